@@ -1,0 +1,201 @@
+"""Speed of `deeplense.simulate` against lenstronomy and caustics, side by side, for the same images.
+
+    python benchmarks/simulate.py            # about 5 minutes on 2 cores
+    python benchmarks/simulate.py --quick    # about 2 minutes
+
+Cases: `model_i` with 25 subhalos (150x150 px, 0.05"/px, Gaussian PSF) at supersampling 1 and 4, and `model_ii`
+(64x64 px, 0.101"/px) with 25 subhalos. Every engine renders the same lenses (SIE + shear + 25 point masses, Sersic
+source, Gaussian PSF): the parameters are drawn once by `deeplense.simulate.sample_params` and translated.
+
+- deeplense: `simulate_batch` end to end (drawing the parameters, rendering, noise), with torch.compile (its first
+  call, the compilation, is timed separately) and, for reference, eagerly.
+- lenstronomy: one `ImageModel` built once and reused, `image(kwargs_lens, kwargs_source)` per image (noise-free).
+- caustics: one `LensSource` simulator whose per-image parameters (source position, subhalo positions and Einstein
+  radii) are dynamic, batched with `torch.vmap` (noise-free).
+
+Each engine runs in its own process with `--threads` torch threads (default 1), so that its peak memory (the process's peak resident set size, `ru_maxrss`,
+and its increase over the resident set after setup) is its own. The load average is printed beside every figure:
+the cores may be shared.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import os
+import resource
+import time
+
+CASES = {"model_i, supersampling 1": ("model_i", 1, 64), "model_i, supersampling 4": ("model_i", 4, 8),
+         "model_ii": ("model_ii", 1, 64)} # preset, supersampling, batch size (deeplense, caustics)
+
+
+def rss_mb() -> float:
+    "The current resident set size [MB]."
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+
+def draw(preset: str, supersampling: int, n: int):
+    "The configuration and n cdm images' parameters (params, extra) of a case."
+    import torch
+    from deeplense.core import make_generator
+    from deeplense.simulate import preset as get_preset, sample_params
+    config = get_preset(preset, {"supersampling": supersampling})
+    labels = torch.full((n,), config.classes.index("cdm"))
+    params, extra = sample_params(config, labels, make_generator(0))
+    return config, params, extra
+
+
+def timed(step, n_per_call: int, seconds: float) -> tuple[float, int]:
+    "Images per second of `step()` (which makes n_per_call images) over about `seconds`, after one warm-up call."
+    step()
+    start, n = time.perf_counter(), 0
+    while n == 0 or time.perf_counter() - start < seconds:
+        step()
+        n += n_per_call
+    return n / (time.perf_counter() - start), n
+
+
+def run_deeplense(case: str, seconds: float, compile: bool) -> dict:
+    import torch
+    from deeplense.core import make_generator
+    from deeplense.simulate import preset as get_preset, simulate_batch
+    name, s, batch = CASES[case]
+    config = get_preset(name, {"supersampling": s})
+    labels = torch.full((batch,), config.classes.index("cdm"))
+    generator = make_generator(0)
+    base = rss_mb()
+    start = time.perf_counter()
+    simulate_batch(config, batch, generator, labels, compile=compile) # compiles
+    first = time.perf_counter() - start
+    rate, n = timed(lambda: simulate_batch(config, batch, generator, labels, compile=compile), batch, seconds)
+    return dict(rate=rate, n=n, first_call=first, base=base)
+
+
+def gaussian_kernel(fwhm: float, pixel_scale: float):
+    from deeplense.lensing import gaussian_psf_kernel
+    return gaussian_psf_kernel(fwhm, pixel_scale)
+
+
+def run_lenstronomy(case: str, seconds: float) -> dict:
+    import numpy as np
+    from lenstronomy.Data.pixel_grid import PixelGrid
+    from lenstronomy.Data.psf import PSF
+    from lenstronomy.ImSim.image_model import ImageModel
+    from lenstronomy.LensModel.lens_model import LensModel
+    from lenstronomy.LightModel.light_model import LightModel
+    name, s, _ = CASES[case]
+    config, params, extra = draw(name, s, 16)
+    n, d, K = config.n_pix, config.pixel_scale, extra["subhalo_theta_E"].shape[1]
+    grid = PixelGrid(nx=n, ny=n, transform_pix2angle=np.eye(2) * d, ra_at_xy_0=-(n - 1) / 2 * d, dec_at_xy_0=-(n - 1) / 2 * d)
+    model = ImageModel(grid, PSF(psf_type="GAUSSIAN", fwhm=config.bands[0].psf_fwhm, pixel_size=d),
+                       lens_model_class=LensModel(["SIE", "SHEAR"] + ["POINT_MASS"] * K),
+                       source_model_class=LightModel(["SERSIC_ELLIPSE"]), kwargs_numerics={"supersampling_factor": s})
+    P = {k: v.tolist() for k, v in params.items()}
+    amp = P["source_amp"]
+    kwargs = []
+    for i in range(16):
+        lens = [dict(theta_E=P["theta_E"][i], e1=P["host_e1"][i], e2=P["host_e2"][i], center_x=P["host_center_x"][i],
+                     center_y=P["host_center_y"][i]), dict(gamma1=P["gamma1"][i], gamma2=P["gamma2"][i])]
+        lens += [dict(theta_E=extra["subhalo_theta_E"][i, k].item(), center_x=extra["subhalo_x"][i, k].item(),
+                      center_y=extra["subhalo_y"][i, k].item()) for k in range(K)]
+        source = [dict(amp=amp[i], R_sersic=P["source_R_sersic"][i], n_sersic=P["source_n_sersic"][i], e1=P["source_e1"][i],
+                       e2=P["source_e2"][i], center_x=P["source_x"][i], center_y=P["source_y"][i])]
+        kwargs.append((lens, source))
+    base, i = rss_mb(), [0]
+    def step():
+        model.image(*kwargs[i[0] % 16]); i[0] += 1
+    rate, count = timed(step, 1, seconds)
+    return dict(rate=rate, n=count, base=base)
+
+
+def run_caustics(case: str, seconds: float) -> dict:
+    import warnings
+    import caustics
+    import torch
+    warnings.filterwarnings("ignore")
+    name, s, batch = CASES[case]
+    config, params, extra = draw(name, s, batch)
+    K, P = extra["subhalo_theta_E"].shape[1], {k: v[0].item() for k, v in params.items()}
+    q_phi = lambda e1, e2: ((1 - math.hypot(e1, e2)) / (1 + math.hypot(e1, e2)), math.atan2(e2, e1) / 2)
+    cosmo = caustics.FlatLambdaCDM(name="cosmo")
+    q, phi = q_phi(P["host_e1"], P["host_e2"])
+    sie = caustics.SIE(cosmology=cosmo, name="sie", x0=P["host_center_x"], y0=P["host_center_y"], q=q, phi=phi, Rein=P["theta_E"])
+    shear = caustics.ExternalShear(cosmology=cosmo, name="shear", x0=0.0, y0=0.0, gamma_1=P["gamma1"], gamma_2=P["gamma2"])
+    points = [caustics.Point(cosmology=cosmo, name=f"sub{k}", x0=0.0, y0=0.0, Rein=0.01) for k in range(K)]
+    lens = caustics.SinglePlane(cosmology=cosmo, lenses=[sie, shear, *points], name="lens", z_l=config.z_lens, z_s=config.z_source)
+    q, phi = q_phi(P["source_e1"], P["source_e2"])
+    source = caustics.Sersic(name="source", x0=0.0, y0=0.0, q=q, phi=phi, n=P["source_n_sersic"], Re=P["source_R_sersic"],
+                             Ie=P["source_amp"])
+    psf = gaussian_kernel(config.bands[0].psf_fwhm, config.pixel_scale / s) # caustics convolves at the supersampled scale
+    sim = caustics.LensSource(lens=lens, source=source, pixelscale=config.pixel_scale, pixels_x=config.n_pix,
+                              upsample_factor=s, psf=psf, name="sim")
+    sim.to_static()
+    dynamic = [source.x0, source.y0] + [p for sub in points for p in (sub.x0, sub.y0, sub.Rein)]
+    for p in dynamic: p.to_dynamic()
+    columns = [params["source_x"], params["source_y"]]
+    for k in range(K): columns += [extra["subhalo_x"][:, k], extra["subhalo_y"][:, k], extra["subhalo_theta_E"][:, k]]
+    x = torch.stack(columns, 1).float()
+    if x.shape[1] != sim.get_values().shape[-1]: raise RuntimeError("caustics parameter layout changed")
+    batched = torch.vmap(sim)
+    base = rss_mb()
+    with torch.no_grad(): rate, n = timed(lambda: batched(x), batch, seconds)
+    return dict(rate=rate, n=n, base=base)
+
+
+def child(engine: str, case: str, seconds: float, threads: int, queue):
+    "Run one measurement and report it with this process's peak memory."
+    import torch
+    torch.set_num_threads(threads)
+    try:
+        out = dict(eager=lambda: run_deeplense(case, seconds, False), compiled=lambda: run_deeplense(case, seconds, True),
+                   lenstronomy=lambda: run_lenstronomy(case, seconds), caustics=lambda: run_caustics(case, seconds))[engine]()
+        out.update(peak=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, load=os.getloadavg()[0])
+    except Exception as e: out = dict(error=f"{type(e).__name__}: {e}")
+    queue.put(out)
+
+
+def measure(engine: str, case: str, seconds: float, threads: int) -> dict:
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    p = ctx.Process(target=child, args=(engine, case, seconds, threads, queue))
+    p.start()
+    out = queue.get()
+    p.join()
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="shorter timing windows, no eager deeplense run")
+    parser.add_argument("--seconds", type=float, help="timing window per measurement (default 10, quick 3)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads per engine (default 1: lenstronomy is single-threaded, and on a shared "
+                             "2-core machine OpenMP threads fight the other processes)")
+    parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES), metavar="CASE")
+    args = parser.parse_args(argv)
+    seconds = args.seconds or (3.0 if args.quick else 10.0)
+    engines = ["compiled", "lenstronomy", "caustics"] + ([] if args.quick else ["eager"])
+    print(f"{os.cpu_count()} CPUs, {args.threads} torch thread(s) per engine; timing windows of {seconds:.0f} s; "
+          f"deeplense noise included, the others noise-free")
+    print(f"{'case':26s} {'engine':22s} {'images/s':>10s} {'peak RSS MB':>12s} {'(+ over setup)':>15s} {'load 1 min':>10s}")
+    for case in args.cases:
+        rates = {}
+        for engine in engines:
+            out = measure(engine, case, seconds, args.threads)
+            label = dict(compiled="deeplense (compiled)", eager="deeplense (eager)").get(engine, engine)
+            if "error" in out:
+                print(f"{case:26s} {label:22s} unavailable: {out['error']}")
+                continue
+            rates[engine] = out["rate"]
+            extra = f"  (compiling: {out['first_call']:.0f} s)" if engine == "compiled" else ""
+            print(f"{case:26s} {label:22s} {out['rate']:10.1f} {out['peak']:12.0f} {out['peak'] - out['base']:15.0f} "
+                  f"{out['load']:10.2f}{extra}", flush=True)
+        for other in ("lenstronomy", "caustics"):
+            if "compiled" in rates and other in rates:
+                print(f"{'':26s} deeplense / {other}: {rates['compiled'] / rates[other]:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
