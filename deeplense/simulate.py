@@ -23,16 +23,16 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .core import H5Writer, get_device, make_generator, read_info
+from .core import H5Writer, check_file, get_device, make_generator, read_info, unknown_name_error
 from .lensing import (add_noise, background_rms, einstein_radius, gaussian_psf_kernel, line_mass_deflection,
                                magnitude_to_amplitude, pixel_grid, point_mass_deflection, render_image, sersic_ellipse,
                                shear_deflection, sie_deflection)
 
 # %% auto #0
 __all__ = ['DISTRIBUTIONS', 'CLASS_NAMES', 'PRESETS', 'check_spec', 'sample', 'is_fixed', 'Band', 'Host', 'Sersic', 'Subhalos',
-           'Vortex', 'Mask', 'SimulationConfig', 'override', 'preset', 'power_law_masses', 'sample_params',
-           'render_images', 'simulate_batch', 'batch_generator', 'param_names', 'simulate_to_h5', 'load_config',
-           'run_simulate', 'add_cli']
+           'Vortex', 'Mask', 'SimulationConfig', 'field_paths', 'override', 'preset', 'power_law_masses',
+           'sample_params', 'render_images', 'simulate_batch', 'batch_generator', 'param_names', 'simulate_to_h5',
+           'load_config', 'run_simulate', 'add_cli']
 
 # %% ../nbs/02_simulate.ipynb #c2cc29ab
 DISTRIBUTIONS = ("uniform", "log_uniform", "normal")
@@ -170,6 +170,13 @@ class Mask:
 CLASS_NAMES = ("no_sub", "cdm", "axion", "non_lens", "lens")
 _NESTED = dict(host=Host, source=Sersic, lens_light=Sersic, subhalos=Subhalos, vortex=Vortex, mask=Mask)
 
+def _build(cls, d: dict, prefix: str = ""):
+    "`cls(**d)` for a configuration dataclass, naming unknown fields by their dotted paths."
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in d if k not in names]
+    if unknown: raise unknown_name_error("configuration field", [prefix + k for k in unknown], [prefix + k for k in names])
+    return cls(**d)
+
 @dataclass
 class SimulationConfig:
     "Everything that defines a simulated data set; JSON-serialisable with `to_dict`/`from_dict`."
@@ -191,8 +198,8 @@ class SimulationConfig:
     def __post_init__(self):
         for k, cls in _NESTED.items():
             v = getattr(self, k)
-            if isinstance(v, dict): setattr(self, k, cls(**v))
-        self.bands = [Band(**b) if isinstance(b, dict) else b for b in self.bands]
+            if isinstance(v, dict): setattr(self, k, _build(cls, v, f"{k}."))
+        self.bands = [_build(Band, b, f"bands.{i}.") if isinstance(b, dict) else b for i, b in enumerate(self.bands)]
         for k in ("n_pix", "supersampling"):
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{k} must be a positive integer, got {v!r}")
@@ -201,7 +208,8 @@ class SimulationConfig:
             raise ValueError(f"need 0 <= z_lens < z_source, got z_lens={self.z_lens}, z_source={self.z_source}")
         if not self.bands: raise ValueError("a configuration needs at least one band")
         unknown = [c for c in self.classes if c not in CLASS_NAMES]
-        if unknown or not self.classes or len(set(self.classes)) != len(self.classes):
+        if unknown: raise unknown_name_error("class", unknown, CLASS_NAMES)
+        if not self.classes or len(set(self.classes)) != len(self.classes):
             raise ValueError(f"classes must be distinct names from {CLASS_NAMES}, got {self.classes}")
         if self.source.magnitude is not None and any(b.zero_point is None for b in self.bands):
             raise ValueError("a source magnitude needs a zero_point in every band")
@@ -213,10 +221,7 @@ class SimulationConfig:
     @classmethod
     def from_dict(cls, d: dict) -> SimulationConfig:
         "Build (and check) a configuration from `to_dict`'s output."
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown: raise ValueError(f"unknown configuration fields {sorted(unknown)}; valid: {sorted(names)}")
-        try: return cls(**d)
+        try: return _build(cls, d)
         except TypeError as e: raise ValueError(f"bad configuration: {e}") from None
 
     @property
@@ -262,6 +267,19 @@ def _lens_finding() -> SimulationConfig:
 # %% ../nbs/02_simulate.ipynb #b5b5b907
 PRESETS = {"model_i": _model_i, "model_ii": _model_ii, "model_iii": _model_iii, "lens_finding": _lens_finding}
 
+def field_paths(obj, # a configuration dataclass, e.g. a `SimulationConfig`
+                prefix: str = "", # put before every path
+               ) -> list:
+    "The dotted path of every field of a configuration, e.g. 'source.R_sersic' and 'bands.0.psf_fwhm'."
+    paths = []
+    for f in dataclasses.fields(obj):
+        v, p = getattr(obj, f.name), prefix + f.name
+        if dataclasses.is_dataclass(v): paths += field_paths(v, p + ".")
+        elif isinstance(v, list) and v and dataclasses.is_dataclass(v[0]):
+            paths += [q for i, b in enumerate(v) for q in field_paths(b, f"{p}.{i}.")]
+        else: paths.append(p)
+    return paths
+
 def override(config: SimulationConfig, # the configuration to start from (not modified)
              overrides: dict, # dotted path -> value, e.g. {"source.R_sersic": {"uniform": [0.1, 0.4]}}
             ) -> SimulationConfig:
@@ -269,21 +287,24 @@ def override(config: SimulationConfig, # the configuration to start from (not mo
     d = config.to_dict()
     for path, value in overrides.items():
         *parents, last = path.split(".")
-        node = d
+        node, found = d, []
         for p in parents:
             node = node[int(p)] if isinstance(node, list) and p.isdigit() and int(p) < len(node) else (
                 node.get(p) if isinstance(node, dict) else None)
-            if node is None: raise ValueError(f"unknown configuration field {path!r}")
+            if node is None: break
+            found.append(p)
         if isinstance(node, list) and last.isdigit() and int(last) < len(node): node[int(last)] = value
         elif isinstance(node, dict) and last in node: node[last] = value
-        else: raise ValueError(f"unknown configuration field {path!r}")
+        else: # the valid fields below the deepest part of the path that exists
+            under = ".".join(found) + "." if found else ""
+            raise unknown_name_error("configuration field", path, [q for q in field_paths(config) if q.startswith(under)])
     return SimulationConfig.from_dict(d)
 
 def preset(name: str, # one of `PRESETS`
            overrides: dict | None = None, # dotted path -> value
           ) -> SimulationConfig:
     "The configuration of preset `name`, with `overrides` applied."
-    if name not in PRESETS: raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
+    if name not in PRESETS: raise unknown_name_error("preset", name, PRESETS)
     return override(PRESETS[name](), overrides or {})
 
 # %% ../nbs/02_simulate.ipynb #1a306917
@@ -591,7 +612,7 @@ def load_config(path: str | Path, # a JSON configuration, or a DeepLense HDF5 fi
         config = read_info(path).config
         if "simulation" not in config: raise ValueError(f"{path} was not made by `deeplense simulate`: no simulation config")
         return SimulationConfig.from_dict(config["simulation"])
-    if not path.exists(): raise FileNotFoundError(f"no configuration file at {path}")
+    check_file(path, "configuration file", "write one with `json.dumps(preset(NAME).to_dict())`, or start from --preset", (".json",))
     try: d = json.loads(path.read_text())
     except json.JSONDecodeError as e: raise ValueError(f"{path} is not valid JSON: {e}") from None
     return SimulationConfig.from_dict(d)
