@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 import types
 import warnings
 
@@ -19,6 +21,7 @@ from e2cnn import nn as enn
 from e2cnn.kernels import irreps_basis as _irreps_basis
 from e2cnn.kernels import utils as _kernel_utils
 
+from .core import unknown_name_error
 from .preprocess import affine_transform
 
 # %% auto #0
@@ -129,7 +132,7 @@ GROUPS = ("c4", "c8", "d4", "d8")
 def group_space(group: str, # one of GROUPS
                ) -> gspaces.GeneralOnR2:
     "The e2cnn space of `group` ('c4', 'c8', 'd4' or 'd8') acting on the plane."
-    if group not in GROUPS: raise ValueError(f"unknown group {group!r}; valid groups are {', '.join(GROUPS)}")
+    if group not in GROUPS: raise unknown_name_error("group", group, GROUPS)
     n = int(group[1:])
     return gspaces.Rot2dOnR2(N=n) if group[0] == "c" else gspaces.FlipRot2dOnR2(N=n)
 
@@ -261,10 +264,12 @@ def build_model(name: str, # one of MODEL_NAMES
                 **kwargs,
                ) -> nn.Module: # (B, in_channels, H, W) images -> (B, n_outputs) logits
     "The model called `name` for `in_channels` bands and `n_outputs` logits."
-    if name not in MODEL_NAMES: raise ValueError(f"unknown model {name!r}; valid names are {', '.join(MODEL_NAMES)}")
-    if name == "resnet18": return resnet18(in_channels, n_outputs, **kwargs)
-    if name == "cmu_deeplens": return cmu_deeplens(in_channels, n_outputs, **kwargs)
-    return equivariant_cnn(name, in_channels, n_outputs, **kwargs)
+    if name not in MODEL_NAMES: raise unknown_name_error("model", name, MODEL_NAMES)
+    builder = {"resnet18": resnet18, "cmu_deeplens": cmu_deeplens}.get(name) or functools.partial(equivariant_cnn, name)
+    valid = [p for p in inspect.signature(builder).parameters if p not in ("in_channels", "n_outputs")]
+    unknown = [k for k in kwargs if k not in valid]
+    if unknown: raise unknown_name_error("model argument", unknown, valid, where=name)
+    return builder(in_channels, n_outputs, **kwargs)
 
 # %% ../nbs/06_models.ipynb #7ca38aaf
 def invariance_error(model: nn.Module, # a model in the mode to test (use `.eval()`)
