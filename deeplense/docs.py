@@ -5,6 +5,7 @@
 # %% ../nbs/12_docs.ipynb #8661b5b3
 from __future__ import annotations
 
+import argparse
 import fnmatch
 import html
 import importlib
@@ -17,12 +18,17 @@ import subprocess
 import tempfile
 import time
 import traceback
+import urllib.parse
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import matplotlib.figure
+import numpy as np
+
 # %% auto #0
-__all__ = ['page_name', 'doc_pages', 'quarto_options', 'pandoc_links', 'unlink_code', 'render_page', 'render_docs', 'check_docs',
-           'find_browser', 'screenshot_pages', 'add_cli']
+__all__ = ['README_FIGURE', 'page_name', 'doc_pages', 'quarto_options', 'pandoc_links', 'unlink_code', 'relink', 'page_link',
+           'broken_links', 'render_page', 'render_docs', 'check_docs', 'lenses_figure', 'readme_markdown',
+           'write_readme', 'check_readme', 'find_browser', 'screenshot_pages', 'add_cli']
 
 # %% ../nbs/12_docs.ipynb #f0367f6e
 def _dev_modules():
@@ -107,6 +113,30 @@ def unlink_code(markdown: str) -> str:
     "Remove markdown links around backticked names inside the fenced code blocks of `markdown`."
     return _FENCED.sub(lambda m: _MD_LINK.sub(r"\1", m.group(0)), markdown)
 
+# %% ../nbs/12_docs.ipynb #562d24d7
+_LINK_TARGET = re.compile(r"(\]\()([^)\s]+)")
+
+def _is_relative(target: str) -> bool:
+    "Whether a link target is a relative path: not a URL, data, an e-mail address, an anchor or an absolute path."
+    return not re.match(r"([a-zA-Z][\w+.-]*:|#|/)", target)
+
+def relink(markdown: str, # markdown text
+           fn, # relative target -> new target
+          ) -> str:
+    "`markdown` with every relative link and image target `t` outside fenced code replaced by `fn(t)`."
+    sub = lambda text: _LINK_TARGET.sub(lambda m: m.group(1) + (fn(m.group(2)) if _is_relative(m.group(2)) else m.group(2)), text)
+    out, last = [], 0
+    for m in _FENCED.finditer(markdown):
+        out += [sub(markdown[last:m.start()]), m.group(0)]
+        last = m.end()
+    return "".join(out + [sub(markdown[last:])])
+
+def page_link(target: str, # a relative link target, e.g. `../02_simulate.ipynb#presets`
+             ) -> str:
+    "The site's link for `target`: a notebook becomes its page (the anchor kept), anything else is unchanged."
+    path, sep, anchor = target.partition("#")
+    return page_name(path) + sep + anchor if path.endswith(".ipynb") else target
+
 # %% ../nbs/12_docs.ipynb #2564b115
 _CSS = """
 body.jp-Notebook { margin: 0; padding: 0; background: #fff; }
@@ -141,7 +171,7 @@ _TEMPLATE = """{%- extends 'index.html.j2' -%}
 <nav class="dl-nav">{{ resources.dl_nav }}</nav>
 <main class="dl-page">
 {%- if resources.dl_title %}<h1 class="dl-title" id="{{ resources.dl_anchor }}">{{ resources.dl_title | escape }}</h1>{% endif %}
-{%- if resources.dl_description %}<p class="dl-description">{{ resources.dl_description | escape }}</p>{% endif %}
+{%- if resources.dl_description %}<p class="dl-description">{{ resources.dl_description }}</p>{% endif %}
 {%- endblock body_header -%}
 {% block input_group -%}
 {%- if cell.metadata.code_fold -%}
@@ -165,6 +195,22 @@ def _nav_html(pages: list[dict], current: str, site_title: str) -> str:
 # %% ../nbs/12_docs.ipynb #e1e3f5c3
 _PLOTTING = re.compile(r"\b(plt\.|matplotlib|imshow\(|subplots\(|savefig\(|\.plot\(|\.hist\(|\.scatter\()")
 _IMAGE = re.compile(r'<img[^>]+src="data:image/(?:png|jpeg|gif);base64,')
+_TEXT_FIGURE = re.compile(r"&lt;(?:Figure size [^&]*|matplotlib\.figure\.Figure object at [^&]*)&gt;")
+_REF = re.compile(r'<(?:a|img)\b[^>]*?\s(?:href|src)="([^"]*)"')
+
+def broken_links(body: str, # a page's HTML
+                 page: str, # the page, relative to the site's root
+                 site: str | Path, # the site's folder
+                 pages: set, # every page of the site, rendered or not
+                ) -> list[str]:
+    "The relative links and images of `body`'s content (not its navigation) that reach no page of `pages` or file in `site`."
+    out, content = [], re.sub(r'<nav class="dl-nav">.*?</nav>', "", body, flags=re.DOTALL)
+    for target in dict.fromkeys(html.unescape(t) for t in _REF.findall(content)):
+        if not _is_relative(target): continue
+        path = urllib.parse.unquote(target.partition("#")[0].partition("?")[0])
+        path = os.path.normpath(os.path.join(os.path.dirname(page), path)).replace(os.sep, "/")
+        if path not in pages and (path.startswith("..") or not (Path(site) / path).exists()): out.append(target)
+    return out
 
 def _first_line(source: str) -> str:
     "The first line of code of a cell, to name it in messages."
@@ -216,7 +262,7 @@ def render_page(nbs_path: str | Path, # the notebooks folder
         if cell.cell_type == "code": quarto_options(cell)
     book.cells = [c for c in book.cells if c.cell_type != "code" or c.source.strip() or c.outputs]
     for cell in book.cells:
-        if cell.cell_type == "markdown": cell.source = pandoc_links(cell.source)
+        if cell.cell_type == "markdown": cell.source = relink(pandoc_links(cell.source), page_link)
         for o in cell.get("outputs", []):
             if "text/markdown" in o.get("data", {}): o.data["text/markdown"] = pandoc_links(unlink_code(o.data["text/markdown"]))
     config = Config()
@@ -228,9 +274,10 @@ def render_page(nbs_path: str | Path, # the notebooks folder
                             **({"mathjax_url": mathjax_url} if mathjax_url else {}))
     cfg = nbdev.config.get_config()
     title = fm.get("title", page["title"])
+    description = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(fm.get("description", ""))) # the subtitle's code as code
     body, _ = exporter.from_notebook_node(book, resources=dict(
         metadata=dict(name=title, path=str(src.parent)), dl_css=_CSS, dl_title=title,
-        dl_anchor=re.sub(r"\W+", "-", title.lower()).strip("-"), dl_description=fm.get("description", ""),
+        dl_anchor=re.sub(r"\W+", "-", title.lower()).strip("-"), dl_description=description,
         dl_nav=_nav_html(pages or [page], page["page"], cfg.get("title", "Docs"))))
     root = "../" * page["page"].count("/")
     body = body.replace(cfg.get("doc_host", "") + cfg.get("doc_baseurl", "").rstrip("/") + "/", root or "./")
@@ -240,6 +287,7 @@ def render_page(nbs_path: str | Path, # the notebooks folder
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(body)
     return dict(page=page["page"], nb=page["nb"], errors=errors, has_plots=has_plots, images=len(_IMAGE.findall(body)),
+                broken_links=broken_links(body, page["page"], out, {p["page"] for p in pages or [page]}),
                 seconds=round(time.time() - start, 1))
 
 # %% ../nbs/12_docs.ipynb #6f4ec095
@@ -298,9 +346,82 @@ def check_docs(out: str | Path = "_site", # the site's folder
         if s is None or not page.exists():
             problems.append(f"{name}: not rendered")
             continue
+        text = page.read_text()
         problems += [f"{name}: {e}" for e in s["errors"]]
-        if s["has_plots"] and not _IMAGE.search(page.read_text()):
+        if s["has_plots"] and not _IMAGE.search(text):
             problems.append(f"{name}: has plotting code but no embedded figure")
+        problems += [f"{name}: a figure shows as text, not drawn: {html.unescape(t)}" for t in dict.fromkeys(_TEXT_FIGURE.findall(text))]
+        problems += [f"{name}: broken link or image {t}" for t in s.get("broken_links", [])]
+    return problems
+
+# %% ../nbs/12_docs.ipynb #e8720d22
+README_FIGURE = "images/simulated_lenses.png" # the README's picture, relative to the notebooks folder
+_CLASS_TITLES = {"no_sub": "no substructure", "cdm": "CDM subhalos", "axion": "axion vortex"}
+
+def lenses_figure(preset_name: str = "model_ii", # a preset of `deeplense.simulate`
+                  per_class: int = 2, # lenses of each class
+                  seed: int = 0, # the simulation's seed
+                 ) -> matplotlib.figure.Figure:
+    "Simulated lenses of every class of a preset, one class per column: the README's picture."
+    from deeplense.core import make_generator
+    from deeplense.evaluate import plot_gallery
+    from deeplense.simulate import preset, simulate_batch
+    config = preset(preset_name)
+    k = len(config.classes)
+    images, _, _ = simulate_batch(config, per_class * k, make_generator(seed)) # labels 0, 1, ..., k - 1, 0, 1, ...
+    return plot_gallery(images.cpu(), [_CLASS_TITLES.get(c, c) for c in config.classes] + [""] * (k * (per_class - 1)), ncols=k)
+
+# %% ../nbs/12_docs.ipynb #54fb0528
+def readme_markdown(nb: str | Path, # the notebook the README is made from (index.ipynb)
+                    readme: str | Path, # the README's path: relative links are rewritten for its folder
+                   ) -> str:
+    "The README made from `nb`: its markdown cells, the title's `> subtitle` as a paragraph, relative links fixed."
+    nb, readme = Path(nb).resolve(), Path(readme).resolve()
+    if not nb.exists(): raise FileNotFoundError(f"{nb} not found: the README is made from it")
+    cells = ["".join(c["source"]).strip() for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "markdown"]
+    if not cells: raise ValueError(f"{nb} has no markdown cell to make a README from")
+    lines = cells[0].splitlines()
+    if lines[0].startswith("# ") and len(lines) > 1 and lines[1].startswith(">"):
+        cells[0] = "\n".join([lines[0], ""] + [re.sub(r"^>\s?", "", l) for l in lines[1:]])
+    rel = lambda t: os.path.relpath(nb.parent / t, readme.parent).replace(os.sep, "/")
+    source = os.path.relpath(nb, readme.parent).replace(os.sep, "/")
+    return (f"<!-- generated from {source} by `deeplense docs --readme`: edit that notebook, not this file -->\n"
+            + relink("\n\n".join(cells), rel) + "\n")
+
+def write_readme(nb: str | Path, # the notebook the README is made from (index.ipynb)
+                 readme: str | Path, # where the README goes
+                 figure: bool = True, # draw `README_FIGURE` (next to `nb`) too
+                ) -> Path:
+    "Write `readme` from notebook `nb`, and the README's picture with `lenses_figure`; returns `readme`."
+    nb, readme = Path(nb), Path(readme)
+    text = readme_markdown(nb, readme)
+    if figure:
+        png = nb.parent / README_FIGURE
+        png.parent.mkdir(parents=True, exist_ok=True)
+        lenses_figure().savefig(png, dpi=100, metadata={"Software": None}) # no version stamp: same bytes on rerun
+    readme.write_text(text)
+    return readme
+
+_PICTURE = (".png", ".jpg", ".jpeg", ".gif", ".svg")
+
+def check_readme(nb: str | Path, # the notebook the README is made from (index.ipynb)
+                 readme: str | Path, # the README
+                 max_kb: float = 200, # largest image [KB]
+                 commands: list[str] = (), # `deeplense` subcommands the README must name (as `deeplense NAME`)
+                ) -> list[str]:
+    "The README's problems, one line each: not what `nb` makes, a missing link target or image, a large image, a command left out."
+    nb, readme = Path(nb), Path(readme)
+    if not readme.exists(): return [f"{readme.name} not found: write it with `deeplense docs --readme`"]
+    text, problems, targets = readme.read_text(), [], []
+    if text != readme_markdown(nb, readme):
+        problems.append(f"{readme.name} is stale: it is not what {nb.name} makes; run `deeplense docs --readme` and commit it")
+    relink(text, lambda t: targets.append(t) or t)
+    for t in dict.fromkeys(targets):
+        f = readme.parent / urllib.parse.unquote(t.partition("#")[0])
+        if not f.exists(): problems.append(f"{readme.name}: broken link or image {t}")
+        elif f.suffix.lower() in _PICTURE and f.stat().st_size > max_kb * 1024:
+            problems.append(f"{readme.name}: image {t} is {f.stat().st_size / 1024:.0f} KB, over {max_kb:g} KB")
+    problems += [f"{readme.name} does not name the command `deeplense {c}`" for c in commands if f"`deeplense {c}" not in text]
     return problems
 
 # %% ../nbs/12_docs.ipynb #f2fe8650
@@ -310,13 +431,21 @@ def find_browser() -> str | None:
     "The path of a Chromium-like browser on PATH, or None."
     return next((shutil.which(b) for b in _BROWSERS if shutil.which(b)), None)
 
+def _crop_bottom(png: Path, margin: int = 20):
+    "Cut the rows below the content (those like the last row) off the picture `png`, keeping `margin` [px]."
+    from PIL import Image
+    with Image.open(png) as im: a = np.asarray(im.convert("RGB"))
+    content = np.nonzero((a != a[-1]).any(axis=(1, 2)))[0]
+    bottom = min(len(a), content[-1] + 1 + margin) if len(content) else len(a)
+    if bottom < len(a): Image.fromarray(a[:bottom]).save(png)
+
 def screenshot_pages(out: str | Path, # the site's folder
                      pages: list[str], # pages to photograph, relative to `out`
                      width: int = 1280, # window size [px]
-                     height: int = 2000,
+                     height: int = 16000, # the longest page [px]; the blank rows below a page are cut off
                      timeout: float = 120, # seconds per page
                     ) -> list[Path]:
-    "A PNG of each page in `out`/_screenshots, taken with headless Chromium; [] when there is no browser."
+    "A full-length PNG of each page in `out`/_screenshots, taken with headless Chromium; [] when there is no browser."
     browser = find_browser()
     if browser is None: return []
     out, shots = Path(out).resolve(), []
@@ -329,12 +458,15 @@ def screenshot_pages(out: str | Path, # the site's folder
                             "--hide-scrollbars", f"--user-data-dir={profile}", f"--screenshot={png}",
                             f"--window-size={width},{height}", "--virtual-time-budget=10000", (out / name).as_uri()],
                            capture_output=True, timeout=timeout, check=False)
-        if png.exists(): shots.append(png)
+        if png.exists():
+            _crop_bottom(png)
+            shots.append(png)
     return shots
 
 # %% ../nbs/12_docs.ipynb #5a5bd3ed
 def _run_docs(args) -> int:
     "The `deeplense docs` command."
+    if args.readme: return _run_readme(args)
     if shutil.which("quarto") and not args.offline:
         return subprocess.run(["nbdev_docs"], check=False).returncode
     start = time.time()
@@ -353,6 +485,23 @@ def _run_docs(args) -> int:
         print("docs check passed")
     return 0
 
+def _run_readme(args) -> int:
+    "`deeplense docs --readme [--check]`: README.md (next to settings.ini, or next to `--nbs`) from `readme_nb`."
+    nbdev, _, _, _ = _dev_modules()
+    cfg = nbdev.config.get_config()
+    nbs = Path(args.nbs) if args.nbs else cfg.path("nbs_path")
+    nb, readme = nbs / cfg.get("readme_nb", "index.ipynb"), (nbs.parent if args.nbs else cfg.config_path) / "README.md"
+    if not args.check:
+        write_readme(nb, readme)
+        print(f"wrote {readme} and {nb.parent / README_FIGURE} from {nb}")
+        return 0
+    from deeplense.cli import build_parser
+    commands = next(a.choices for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    problems = check_readme(nb, readme, commands=list(commands))
+    for p in problems: print(f"deeplense docs: {p}")
+    if not problems: print(f"{readme.name} is up to date with {nb.name}")
+    return 1 if problems else 0
+
 def add_cli(subparsers):
     "Add `deeplense docs`."
     p = subparsers.add_parser("docs", help="render the documentation (offline when quarto is absent) and check it",
@@ -362,7 +511,10 @@ def add_cli(subparsers):
     p.add_argument("--nbs", default=None, help="the notebooks folder (default: nbs_path of settings.ini)")
     p.add_argument("--only", default=None, nargs="+", metavar="PATTERN",
                    help='render only the notebooks matching these globs, e.g. "index*" "0[0-3]_*"')
-    p.add_argument("--check", action="store_true", help="fail unless every page rendered without errors and shows its figures")
+    p.add_argument("--check", action="store_true", help="fail unless every page rendered without errors, shows its figures "
+                   "and has no broken link (with --readme: unless README.md is up to date)")
+    p.add_argument("--readme", action="store_true", help="write README.md and its picture from the index notebook instead "
+                   "of rendering the site (with --check: only check them)")
     p.add_argument("--screenshots", action="store_true", help="a PNG of each page in OUT/_screenshots (needs chromium)")
     p.add_argument("--offline", action="store_true", help="render offline even where quarto is installed")
     p.add_argument("--workers", type=int, default=1, help="pages rendered at once (default: 1)")

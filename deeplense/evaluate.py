@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 import h5py
+import matplotlib
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -144,7 +145,7 @@ def plot_gallery(images, # (n, C, H, W) or (n, H, W) images; the first band is s
                  ncols: int = 4, # images per row
                  cmap: str = "magma",
                 ) -> Figure:
-    "A grid of images, each stretched between its 1st and 99.5th percentiles."
+    "A grid of images, each stretched between the 1st and 99.5th percentiles of its finite pixels; NaN pixels are grey."
     images = np.asarray(images, dtype=np.float64)
     images = images[:, 0] if images.ndim == 4 else images
     if images.ndim != 3: raise ValueError(f"images must be (n, C, H, W) or (n, H, W), got shape {images.shape}")
@@ -152,10 +153,12 @@ def plot_gallery(images, # (n, C, H, W) or (n, H, W) images; the first band is s
     ncols = max(1, min(ncols, n))
     nrows = max(1, math.ceil(n / ncols))
     fig = Figure(figsize=(2.2 * ncols, 2.3 * nrows), layout="constrained")
+    cmap = matplotlib.colormaps[cmap].with_extremes(bad="0.6")
     for i, ax in enumerate(fig.subplots(nrows, ncols, squeeze=False).ravel()):
         ax.axis("off")
         if i >= n: continue
-        lo, hi = np.percentile(images[i], [1, 99.5])
+        finite = images[i][np.isfinite(images[i])]
+        lo, hi = np.percentile(finite, [1, 99.5]) if finite.size else (0.0, 1.0)
         ax.imshow(images[i], cmap=cmap, vmin=lo, vmax=max(hi, lo + 1e-12), origin="lower")
         if titles is not None: ax.set_title(titles[i], fontsize="small")
     return fig
