@@ -10,6 +10,7 @@ import contextlib
 import csv
 import io
 import math
+import warnings
 from pathlib import Path
 
 import h5py
@@ -26,8 +27,8 @@ from .train import TrainConfig, fit
 # %% auto #0
 __all__ = ['posterior_ranks', 'expected_coverage', 'grid_posterior', 'grid_interval', 'combine_log_posteriors', 'kde_log_density',
            'class_log_likelihoods', 'fraction_log_likelihood', 'log_bayes_factor', 'fit_temperature',
-           'calibrated_probabilities', 'embed', 'FrozenEmbedding', 'LensPosterior', 'load_posterior', 'train_posterior',
-           'plot_coverage', 'summarize', 'infer', 'add_cli']
+           'calibrated_probabilities', 'embed', 'FrozenEmbedding', 'LensPosterior', 'load_posterior',
+           'posterior_from_regressor', 'train_posterior', 'plot_coverage', 'summarize', 'infer', 'add_cli']
 
 # %% ../nbs/10_inference.ipynb #c0cffe38
 def posterior_ranks(samples: Tensor, # (S, B, P) posterior samples of B lenses
@@ -203,7 +204,14 @@ class LensPosterior:
               ) -> Tensor: # (n, B, P)
         "Posterior samples of every lens's parameters."
         s = self.summaries(images)
-        return self.posterior.sample_batched((n,), x=s, show_progress_bars=False)
+        chunk = max(1, 2 ** 20 // n) # lenses per call: sbi warns from 2**21 samples per call, and about its memory cap
+        with warnings.catch_warnings():
+            # nflows' LU transform (inverted when sampling sbi's flows) calls torch.triangular_solve, which torch
+            # deprecates with a UserWarning; the result is right, and the warning is not ours to fix
+            warnings.filterwarnings("ignore", message="torch.triangular_solve is deprecated", category=UserWarning)
+            return torch.cat([self.posterior.sample_batched((n,), x=s[i:i + chunk], show_progress_bars=False,
+                                                            max_sampling_batch_size=max(1, 100_000 // len(s[i:i + chunk])))
+                              for i in range(0, len(s), chunk)], 1)
 
     def state(self) -> dict:
         "Plain data (tensors, lists, dicts, numbers, strings) from which `from_state` rebuilds this posterior."
@@ -251,6 +259,45 @@ class _NoTracker:
     def add_figure(self, name, figure, step=None): pass
     def flush(self): pass
 
+def _check_theta(images, theta, param_names: list, low: list, high: list) -> Tensor:
+    "theta as a float32 (N, P) tensor, after checking its shape against the images, the names and the prior box."
+    theta = torch.as_tensor(theta, dtype=torch.float32)
+    if theta.dim() != 2 or theta.shape != (len(images), len(param_names)) or not len(low) == len(high) == len(param_names):
+        raise ValueError(f"theta must be (N, P) = ({len(images)}, {len(param_names)}) with P bounds, got {tuple(theta.shape)}, "
+                         f"{len(low)} and {len(high)} bounds")
+    if not (theta >= torch.tensor(low)).all() or not (theta <= torch.tensor(high)).all():
+        raise ValueError("theta lies outside the prior box [low, high]")
+    return theta
+
+def posterior_from_regressor(net: nn.Module, # a trained regressor of the standardised parameters, e.g. from `load_checkpoint`
+                             meta: dict, # its meta: model, model_kwargs, preprocess, targets, target_mean, target_std
+                             images: Tensor, # (N, C, H, W) raw simulated images the regressor did not train on
+                             theta: Tensor, # (N, P) their parameters (P = len(meta["targets"])), drawn from the box prior
+                             low: list, # (P,) the prior box the parameters were drawn from
+                             high: list,
+                             flow: str = "nsf", # sbi density estimator: "nsf", "maf", ...
+                             hidden_features: int = 50,
+                             num_transforms: int = 5,
+                             flow_epochs: int = 200, # most epochs of the flow (sbi stops earlier when validation stalls)
+                             device: str | torch.device | None = None,
+                            ) -> LensPosterior:
+    "sbi's NPE on a trained regressor's summaries of fresh simulations: the frozen regressor is the embedding network."
+    from sbi.inference import NPE
+    names = list(meta["targets"])
+    theta = _check_theta(images, theta, names, low, high)
+    preprocess = meta.get("preprocess") or {"name": "none"}
+    spec = dict(param_names=names, low=[float(v) for v in low], high=[float(v) for v in high], preprocess=preprocess,
+                model=meta["model"], model_kwargs=dict(meta.get("model_kwargs", {})), in_channels=images.shape[1],
+                image_shape=list(images.shape[1:]), target_mean=list(meta["target_mean"]), target_std=list(meta["target_std"]),
+                flow=flow, hidden_features=hidden_features, num_transforms=num_transforms)
+    # the flow sees P-dimensional summaries, not images: it trains fastest on the CPU whatever the CNN's device
+    s = embed(net.eval(), make_preprocess(preprocess), images, next(net.parameters()).device).cpu()
+    npe = NPE(_prior(spec, "cpu"), density_estimator=_flow_builder(spec), device="cpu", show_progress_bars=False,
+              tracker=_NoTracker())
+    with contextlib.redirect_stdout(io.StringIO()): # sbi prints a line when it converges
+        estimator = npe.append_simulations(theta, s).train(max_num_epochs=flow_epochs, show_train_summary=False)
+    return LensPosterior(spec, net, estimator, device)
+
 def train_posterior(images: Tensor, # (N, C, H, W) simulated images
                     theta: Tensor, # (N, P) their parameters, drawn from the box prior
                     param_names: list, # P names
@@ -267,36 +314,23 @@ def train_posterior(images: Tensor, # (N, C, H, W) simulated images
                     seed: int = 0,
                     device: str | torch.device | None = None,
                    ) -> tuple[LensPosterior, dict]: # the posterior and the CNN's training history
-    "Train a CNN regressor on half the simulations, then sbi's NPE on the other half's CNN summaries."
-    from sbi.inference import NPE
-    theta = torch.as_tensor(theta, dtype=torch.float32)
-    if theta.dim() != 2 or theta.shape != (len(images), len(param_names)) or not len(low) == len(high) == len(param_names):
-        raise ValueError(f"theta must be (N, P) = ({len(images)}, {len(param_names)}) with P bounds, got {tuple(theta.shape)}, "
-                         f"{len(low)} and {len(high)} bounds")
-    if not (theta >= torch.tensor(low)).all() or not (theta <= torch.tensor(high)).all():
-        raise ValueError("theta lies outside the prior box [low, high]")
+    "Train a CNN regressor on half the simulations, then sbi's NPE (`posterior_from_regressor`) on the other half."
+    theta = _check_theta(images, theta, param_names, low, high)
     preprocess = preprocess or {"name": "standardize"}
     config = config or TrainConfig(task="regression", progress=False)
     device = get_device(device if device is not None else config.device)
-    prep = make_preprocess(preprocess)
-    x = prep(torch.as_tensor(images, dtype=torch.float32))
+    x = make_preprocess(preprocess)(torch.as_tensor(images, dtype=torch.float32))
     half = len(x) // 2
     mean, std = theta[:half].mean(0), theta[:half].std(0).clamp_min(1e-12)
     torch.manual_seed(seed)
     net = build_model(model, x.shape[1], len(param_names), **(model_kwargs or {}))
     history = fit(net, TensorDataset(x[:half], theta[:half]), TensorDataset(x[half:], theta[half:]), config,
                   meta=dict(target_mean=mean.tolist(), target_std=std.tolist()))
-    spec = dict(param_names=list(param_names), low=[float(v) for v in low], high=[float(v) for v in high], preprocess=preprocess,
-                model=model, model_kwargs=dict(model_kwargs or {}), in_channels=x.shape[1], image_shape=list(x.shape[1:]),
-                target_mean=mean.tolist(), target_std=std.tolist(), flow=flow, hidden_features=hidden_features,
-                num_transforms=num_transforms)
-    # the flow sees P-dimensional summaries, not images: it trains fastest on the CPU whatever the CNN's device
-    s = embed(net.eval(), prep, images[half:], next(net.parameters()).device).cpu()
-    npe = NPE(_prior(spec, "cpu"), density_estimator=_flow_builder(spec), device="cpu", show_progress_bars=False,
-              tracker=_NoTracker())
-    with contextlib.redirect_stdout(io.StringIO()): # sbi prints a line when it converges
-        estimator = npe.append_simulations(theta[half:], s).train(max_num_epochs=flow_epochs, show_train_summary=False)
-    return LensPosterior(spec, net, estimator, device), history
+    meta = dict(model=model, model_kwargs=dict(model_kwargs or {}), preprocess=preprocess, targets=list(param_names),
+                target_mean=mean.tolist(), target_std=std.tolist())
+    return posterior_from_regressor(net, meta, images[half:], theta[half:], low, high, flow, hidden_features, num_transforms,
+                                    flow_epochs, device), history
+
 
 # %% ../nbs/10_inference.ipynb #f0ad57b0
 def plot_coverage(levels: Tensor, # (L,) credibility levels

@@ -1,0 +1,348 @@
+"""Regress the axion mass of vortex lenses on Models I, II and III with a ResNet, and write one table (CSV, Markdown, PNG).
+
+Issue #7's point estimates: for each data set (`model_i`, `model_ii`, `model_iii`, the presets at their native
+resolution with the preset's vortex, class `axion` only, log10 m_a log-uniform on [1e-24, 1e-22] eV), the package's
+public pipeline runs: `simulate_to_h5` (cached between runs) -> `fit_h5(..., targets=["log10_axion_mass"])` (80/10/10
+split, one-cycle AdamW on the mean squared error of the standardised target, dihedral augmentation) -> `predict` on
+the held-out test rows. The table gives the mean absolute error (MAE) of log10 m_a in dex, the RMSE and the
+correlation, beside what a guess without information scores (the prior's centre: 0.5 dex on a 2-dex uniform prior)
+and DeepLense's regression results (0.27 / 0.22 / 0.13 dex on their own Models I / II / III). On top, unless
+`--no-npe`, sbi's neural posterior estimation reuses each trained regressor as its frozen embedding network
+(`deeplense.inference.posterior_from_regressor`, a flow fitted on a fresh simulated set) and the table reports the
+posterior median's MAE and the coverage of the 68% and 95% credible intervals on the test rows.
+
+Training follows benchmarks/results.py (whose pieces are imported): a time budget per data set, the epochs planned
+from the measured speed of a training step so that the one-cycle schedule ends with the budget, a callback stopping
+at the first epoch boundary past it; `--budget-clock cpu` counts CPU time per thread, which other jobs on a shared
+machine disturb much less. Finished runs are cached in `--work` (row.json and the test predictions per run).
+
+    python benchmarks/regression.py --scale test                                    # seconds: the pipeline's test
+    nice -n 5 python benchmarks/regression.py --scale cpu --threads 1 --budget-clock cpu   # about 35 CPU-minutes
+    python benchmarks/regression.py --scale gpu                                     # DeepLense's sizes, full ResNet-18
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib.util
+import json
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from deeplense.core import get_device, read_info
+from deeplense.inference import expected_coverage, posterior_from_regressor, posterior_ranks
+from deeplense.models import count_parameters
+from deeplense.simulate import preset, simulate_to_h5
+from deeplense.train import TrainConfig, fit_h5, load_checkpoint, predict, read_history
+
+HERE = Path(__file__).resolve().parent
+
+
+def _results_module():
+    "benchmarks/results.py (the classification benchmark: budgets, clocks, hardware), imported by path."
+    spec = importlib.util.spec_from_file_location("deeplense_results_benchmark", HERE / "results.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+results = _results_module()
+FRACTIONS = results.FRACTIONS # train, validation, test
+DATASETS = ("model_i", "model_ii", "model_iii")
+TARGET = "log10_axion_mass"
+LOW, HIGH = -24.0, -22.0 # the presets' prior: m_a log-uniform on [1e-24, 1e-22] eV
+DEEPLENSE_MAE = {"model_i": 0.27, "model_ii": 0.22, "model_iii": 0.13} # DeepLense's regression (XResNet18), their data
+MODEL = "resnet18"
+
+
+@dataclass
+class Scale:
+    "The sizes of one scale of the benchmark, per data set where they differ."
+    n_train: dict # data set -> training images
+    budget_minutes: dict # data set -> training time
+    batch_size: int
+    max_epochs: int # an upper bound on the planned epochs
+    n_flow: int # fresh simulations on which the posterior's flow is fitted
+    overrides: dict = field(default_factory=dict) # simulation overrides of every preset (e.g. a smaller image)
+    model_kwargs: dict = field(default_factory=dict) # build_model arguments of the ResNet-18
+    timing_s: float = 10.0 # how long the training speed is measured, to plan the epochs [s]
+    n_samples: int = 1000 # posterior samples per test lens
+
+    def n_images(self, dataset: str) -> int:
+        "Images to simulate so that the training split has `n_train[dataset]` of them."
+        return round(self.n_train[dataset] / FRACTIONS[0])
+
+
+SCALES = {
+    "test": Scale(n_train=dict.fromkeys(DATASETS, 48), budget_minutes=dict.fromkeys(DATASETS, 0.05), batch_size=16,
+                  max_epochs=2, n_flow=200, overrides={"n_pix": 32}, model_kwargs={"width": 4}, timing_s=0.5,
+                  n_samples=100),
+    # one CPU core, about 35 minutes in all: model_i's 150x150 images cost 4-5x the 64x64 ones per training step, so
+    # it gets fewer images and a longer budget; ResNet-18 at width 11 has 0.33 M parameters
+    "cpu": Scale(n_train={"model_i": 6000, "model_ii": 12000, "model_iii": 12000},
+                 budget_minutes={"model_i": 12.0, "model_ii": 8.0, "model_iii": 8.0}, batch_size=64, max_epochs=100,
+                 n_flow=3000, model_kwargs={"width": 11}),
+    # DeepLense's sizes (tens of thousands of axion images per set), the full-width ResNet-18
+    "gpu": Scale(n_train=dict.fromkeys(DATASETS, 30_000), budget_minutes=dict.fromkeys(DATASETS, 30.0), batch_size=128,
+                 max_epochs=100, n_flow=20_000),
+}
+
+
+def simulation(dataset: str, s: Scale) -> object:
+    "The preset `dataset` with its axion class only, and the scale's overrides."
+    return preset(dataset, {"classes": ["axion"], **s.overrides})
+
+
+def cached_simulation(config, n: int, path: Path, seed: int, device: torch.device) -> Path:
+    "`n` images of `config` in `path`, simulated once and reused (a stopped simulation resumes)."
+    if path.exists():
+        stored = read_info(path).config
+        if stored.get("simulation") != config.to_dict() or stored.get("seed") != seed:
+            raise ValueError(f"{path} was simulated with another configuration or seed; delete it to simulate again")
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return simulate_to_h5(config, n, path, seed=seed, device=device, progress=True)
+
+
+def dataset_files(dataset: str, scale: str, work: Path, seed: int, device: torch.device, flow: bool) -> tuple:
+    "The training file (train/validation/test rows) and, if `flow`, the fresh file of the posterior's flow (seed + 1)."
+    s = SCALES[scale]
+    config = simulation(dataset, s)
+    n = s.n_images(dataset)
+    data = cached_simulation(config, n, work / "data" / f"{dataset}-axion-{scale}-n{n}-seed{seed}.h5", seed, device)
+    if not flow: return data, None
+    path = work / "data" / f"{dataset}-axion-{scale}-n{s.n_flow}-seed{seed + 1}.h5"
+    return data, cached_simulation(config, s.n_flow, path, seed + 1, device)
+
+
+def read_rows(path: Path, rows: np.ndarray) -> tuple:
+    "Images (float32 tensor) and log10 m_a (float64 array) of the increasing `rows` of a simulated file."
+    with h5py.File(path) as f: return torch.from_numpy(f["images"][rows]), f[f"params/{TARGET}"][rows]
+
+
+def scores(truth: np.ndarray, estimate: np.ndarray) -> dict:
+    "MAE and RMSE [dex], Pearson r, and the MAE of lenses lighter / heavier than 1e-23 eV."
+    err = estimate - truth
+    light = truth < -23.0
+    return dict(mae=float(np.abs(err).mean()), rmse=float(np.sqrt((err ** 2).mean())),
+                r=float(np.corrcoef(estimate, truth)[0, 1]), mae_light=float(np.abs(err[light]).mean()),
+                mae_heavy=float(np.abs(err[~light]).mean()))
+
+
+def npe_scores(checkpoint: Path, flow_path: Path, images: torch.Tensor, truth: np.ndarray, n_samples: int,
+               seed: int, device: torch.device) -> dict:
+    "Posterior median MAE and 68% / 95% coverage on the test rows, the regressor as sbi's embedding network."
+    net, meta = load_checkpoint(checkpoint, device)
+    with h5py.File(flow_path) as f: flow_images, flow_theta = torch.from_numpy(f["images"][:]), f[f"params/{TARGET}"][:]
+    torch.manual_seed(seed)
+    start = time.process_time()
+    posterior = posterior_from_regressor(net, meta, flow_images, torch.from_numpy(flow_theta)[:, None], [LOW], [HIGH],
+                                         device=device)
+    fit_s = (time.process_time() - start) / torch.get_num_threads()
+    samples = posterior.sample(images, n_samples).cpu() # (S, B, 1)
+    t = torch.as_tensor(truth, dtype=samples.dtype)[:, None]
+    c68, c95 = expected_coverage(posterior_ranks(samples, t), torch.tensor([0.68, 0.95], dtype=samples.dtype))[:, 0].tolist()
+    median = samples.median(0).values[:, 0].double().numpy()
+    return dict(npe_mae=float(np.abs(median - truth).mean()), coverage68=c68, coverage95=c95,
+                npe_fit_cpu_min_per_thread=round(fit_s / 60, 2), npe_median=median)
+
+
+def run_dir(work: Path, scale: str, dataset: str, model_kwargs: dict, threads: int) -> Path:
+    "A run's directory: work/runs/SCALE/DATASET/resnet18-ARGUMENTS-threadsN."
+    return work / "runs" / scale / dataset / f"{results.run_name(MODEL, model_kwargs)}-threads{threads}"
+
+
+def run_one(dataset: str, scale: str, work: Path, seed: int, budget_minutes: float, clock: str, device: torch.device,
+            model_kwargs: dict, npe: bool, command: str) -> dict:
+    "Train, predict and score the regressor of `dataset`; returns the table's row (cached in the run as row.json)."
+    run = run_dir(work, scale, dataset, model_kwargs, torch.get_num_threads())
+    if (run / "row.json").exists():
+        row = json.loads((run / "row.json").read_text())
+        if row["npe_mae"] is not None or not npe: return row
+    s = SCALES[scale]
+    path, flow_path = dataset_files(dataset, scale, work, seed, device, npe)
+    info = read_info(path)
+    if not (run / "row.json").exists():
+        budget_s = 60 * budget_minutes
+        epochs, step_rate = results.planned_epochs(MODEL, model_kwargs, path, s, budget_s, device, clock)
+        config = TrainConfig(task="regression", epochs=epochs, batch_size=s.batch_size, lr=2e-3,
+                             preprocess={"name": "standardize"}, augment={"dihedral": True}, seed=seed,
+                             device=str(device), progress=False)
+        load_before, stopped = results.load(), False
+        start, cpu_start = time.perf_counter(), time.process_time()
+        try: fit_h5(path, MODEL, run, config, model_kwargs, targets=[TARGET], fractions=FRACTIONS,
+                    callback=results.Budget(budget_s, results.CLOCKS[clock]))
+        except results.BudgetReached: stopped = True
+        train_s, train_cpu_s = time.perf_counter() - start, (time.process_time() - cpu_start) / torch.get_num_threads()
+        net, meta = load_checkpoint(run / "best.pt", device)
+        rows = np.sort(meta["test_indices"].numpy())
+        images, truth = read_rows(path, rows)
+        estimate = predict(net, images, meta, batch_size=256, device=device)[:, 0].double().cpu().numpy()
+        row = dict(dataset=dataset, model=MODEL, params=count_parameters(net), model_kwargs=json.dumps(model_kwargs),
+                   image_shape="x".join(map(str, info.image_shape)), pixel_scale=info.config["simulation"]["pixel_scale"],
+                   vortex_mass=info.config["simulation"]["vortex"]["mass"], train_images=round(info.n * FRACTIONS[0]),
+                   test_images=len(rows), epochs=len(read_history(run / "history.csv")["epoch"]), planned_epochs=epochs,
+                   budget_min=budget_minutes, budget_clock=clock, stopped_by_budget=stopped,
+                   train_min=round(train_s / 60, 2), train_cpu_min_per_thread=round(train_cpu_s / 60, 2),
+                   train_img_s=round(step_rate, 1), **{k: round(v, 4) for k, v in scores(truth, estimate).items()},
+                   prior_mae=round(float(np.abs(truth - (LOW + HIGH) / 2).mean()), 4), deeplense_mae=DEEPLENSE_MAE[dataset],
+                   npe_mae=None, coverage68=None, coverage95=None, npe_fit_cpu_min_per_thread=None, flow_images=None,
+                   data_seed=seed, train_seed=seed, load_before=load_before, load_after=results.load(),
+                   threads=torch.get_num_threads(), command=command,
+                   finished=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+        np.savez(run / "test_predictions.npz", rows=rows, truth=truth, estimate=estimate)
+    if npe:
+        saved = dict(np.load(run / "test_predictions.npz"))
+        images, truth = read_rows(path, saved["rows"])
+        extra = npe_scores(run / "best.pt", flow_path, images, truth, s.n_samples, seed, device)
+        np.savez(run / "test_predictions.npz", **saved, npe_median=extra.pop("npe_median"))
+        row |= {k: round(v, 4) for k, v in extra.items()} | dict(flow_images=s.n_flow)
+    (run / "row.json").write_text(json.dumps(row, indent=1))
+    return row
+
+
+COLUMNS = { # column -> (Markdown header, format)
+    "dataset": ("data set", "{}"), "image_shape": ("image", "{}"), "vortex_mass": ("vortex [Msun]", "{:.0e}"),
+    "model": ("network", "{}"), "model_kwargs": ("arguments", "{}"), "params": ("parameters", "{:,}"),
+    "train_images": ("training images", "{:,}"), "test_images": ("test images", "{:,}"),
+    "budget_min": ("budget [min]", "{:g}"), "budget_clock": ("budget clock", "{}"), "epochs": ("epochs", "{}"),
+    "train_min": ("training [min]", "{:.1f}"), "train_cpu_min_per_thread": ("CPU [min/thread]", "{:.1f}"),
+    "mae": ("MAE [dex]", "{:.3f}"), "rmse": ("RMSE [dex]", "{:.3f}"), "r": ("r", "{:.3f}"),
+    "mae_light": ("MAE, m_a < 1e-23", "{:.3f}"), "mae_heavy": ("MAE, m_a > 1e-23", "{:.3f}"),
+    "prior_mae": ("no-information MAE", "{:.3f}"), "deeplense_mae": ("DeepLense MAE (their data)", "{:.2f}"),
+    "npe_mae": ("NPE median MAE", "{:.3f}"), "coverage68": ("coverage 68%", "{:.2f}"),
+    "coverage95": ("coverage 95%", "{:.2f}"), "load_before": ("load before", "{}"), "load_after": ("load after", "{}")}
+
+NOTES = """\
+- **No information** is the MAE of always answering the prior's centre, log10 m_a = -23: 0.5 dex in expectation on
+  a 2-dex uniform prior (the figure above is on these test rows). A regressor is worth something only below it.
+- **DeepLense's figures are on their own data sets**, made by their simulator (DeepLenseSim, lenstronomy), which
+  differs from ours in ways that matter here: their Model II images are noise-free (`image + image`), Model I's shot
+  noise is applied twice, Model III never sets its HST instrument, and their Einstein radii come from luminosity
+  distances (1e12 Msun gives 1.28" instead of 1.66"). Their vortex is their own mass model; ours is a uniform line
+  mass of half-length 0.03" x (1e-22 eV / m_a) through the host centre. The comparison is of pipelines on similar
+  tasks, not on the same images.
+- The vortex is visible in proportion to its length: at m_a = 1e-22 eV its half-length is 0.03", below a pixel of
+  every preset (0.05", 0.101", 0.08"), and there it acts as a point mass at the host's centre whatever m_a is; the
+  length reaches a pixel at m_a of about 6e-23 (Model I), 3e-23 (Model II) and 4e-23 eV (Model III). The columns
+  m_a < 1e-23 and m_a > 1e-23 split the test lenses at the prior's centre.
+- NPE: sbi's neural spline flow on the frozen regressor's output, fitted on a fresh simulated set (`flow_images` in
+  the CSV) that the regressor never saw; coverage is the fraction of test lenses whose central 68% / 95% credible
+  interval contains the truth (calibrated: 0.68 / 0.95; one standard error is about 0.02 / 0.01 here).
+"""
+
+
+def write_table(rows: list, out: Path, scale: str, env: dict, note: str | None):
+    "regression_{scale}.csv (every field), regression_{scale}.md (the main columns and notes), regression_{scale}.png."
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / f"regression_{scale}.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+        w.writeheader()
+        w.writerows(rows)
+    commands = list(dict.fromkeys(r["command"] for r in rows))
+    lines = [f"# Axion-mass regression, `{scale}` scale", "", "Made with " + ", then ".join(f"`{c}`" for c in commands)
+             + f" (finished {max(r['finished'] for r in rows)}).", ""]
+    if note: lines += [f"**Note:** {note}", ""]
+    s = SCALES[scale]
+    lines += [f"Hardware: {env['cpu']}, {env['cores']} cores, torch {env['torch']}, device {env['device']}"
+              + (f" ({env['gpu']})" if env["gpu"] else "") + f"; Python {env['python']}. Each data set is the preset's "
+              f"axion class at its native resolution, log10 m_a uniform on [-24, -22]. A ResNet-18 regressor trains for "
+              f"its budget (epochs planned from the measured speed of a training step; on the `cpu` clock the budget is "
+              f"CPU time per thread), batch {s.batch_size}, one-cycle AdamW (peak learning rate 2e-3) on the mean "
+              f"squared error of the standardised target, per-image standardisation, random dihedral augmentation; "
+              f"the checkpoint of the lowest validation loss is scored; data and training seed {rows[0]['data_seed']} "
+              f"(flow set: seed {rows[0]['data_seed'] + 1}); split 80/10/10; scores on the held-out test rows. Load "
+              f"averages (1/5/15 min) before and after each training run are in the table.", "",
+              "| " + " | ".join(h for h, _ in COLUMNS.values()) + " |", "|" + "---|" * len(COLUMNS)]
+    cells = lambda r: ("" if r.get(k) is None else f.format(r[k]) for k, (_, f) in COLUMNS.items())
+    lines += ["| " + " | ".join(cells(r)) + " |" for r in rows]
+    (out / f"regression_{scale}.md").write_text("\n".join(lines + ["", NOTES]))
+
+
+def plot_predictions(rows: list, work: Path, out: Path, scale: str):
+    "regression_{scale}.png: predicted against true log10 m_a on the test rows, one panel per data set."
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(rows), figsize=(3.6 * len(rows), 3.7), squeeze=False)
+    for ax, r in zip(axes[0], rows):
+        p = np.load(run_dir(work, scale, r["dataset"], json.loads(r["model_kwargs"]), r["threads"]) / "test_predictions.npz")
+        ax.plot(p["truth"], p["estimate"], ".", ms=2, alpha=0.4, label="regressor")
+        edges = np.linspace(LOW, HIGH, 11)
+        which = np.digitize(p["truth"], edges[1:-1])
+        centres = (edges[1:] + edges[:-1]) / 2
+        ax.plot(centres, [np.median(p["estimate"][which == i]) if (which == i).any() else np.nan for i in range(10)],
+                "o-", color="tab:red", ms=3, label="median per bin")
+        ax.plot([LOW, HIGH], [LOW, HIGH], "k--", lw=1)
+        ax.axhline((LOW + HIGH) / 2, color="grey", lw=0.8, ls=":", label="no information")
+        ax.set(xlim=(LOW - 0.1, HIGH + 0.1), ylim=(LOW - 0.3, HIGH + 0.3), aspect="equal", xlabel="true log10 m_a [eV]",
+               title=f"{r['dataset']} ({r['image_shape']}): MAE {r['mae']:.2f} dex\n(DeepLense, their data: "
+                     f"{r['deeplense_mae']:.2f}; no information {r['prior_mae']:.2f})")
+        ax.title.set_fontsize(8)
+    axes[0][0].set_ylabel("predicted log10 m_a [eV]")
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(out / f"regression_{scale}.png", dpi=110)
+    plt.close(fig)
+
+
+def finished_rows(work: Path, scale: str) -> list:
+    "The rows of every finished run of `scale` in `work` (this and earlier invocations), by data set."
+    rows = [json.loads(p.read_text()) for p in (work / "runs" / scale).glob("*/*/row.json")]
+    return sorted(rows, key=lambda r: (DATASETS.index(r["dataset"]), r["params"], r["threads"]))
+
+
+def main(argv: list | None = None) -> list:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--scale", choices=SCALES, required=True)
+    p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    p.add_argument("--budget-minutes", type=float, default=None,
+                   help="training time per data set (default: the scale's, which depends on the data set)")
+    p.add_argument("--budget-clock", choices=results.CLOCKS, default="wall",
+                   help="wall: the budget is wall-clock time; cpu: CPU time per thread, which other jobs on a shared "
+                        "machine disturb much less (the time the training would take if it had the cores alone)")
+    p.add_argument("--width", type=int, default=None, help="ResNet-18 width (default: the scale's)")
+    p.add_argument("--no-npe", action="store_true", help="skip the posterior (flow) on top of each regressor")
+    p.add_argument("--seed", type=int, default=0, help="seed of the simulation, the split and the training")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--device", default=None, help="cpu, cuda, mps, ...; default: CUDA, then MPS, then CPU")
+    p.add_argument("--work", type=Path, default=Path("regression_work"), help="simulated data and runs (reused)")
+    p.add_argument("--out", type=Path, default=HERE / "results", help="where regression_SCALE.csv, .md and .png go")
+    p.add_argument("--note", default=None, help="a remark printed above the table (e.g. the machine was shared)")
+    a = p.parse_args(argv)
+    if a.threads: torch.set_num_threads(a.threads)
+    device, s = get_device(a.device), SCALES[a.scale]
+    kwargs = s.model_kwargs | ({"width": a.width} if a.width else {})
+    env = results.hardware(device)
+    print(f"{a.scale} scale on {env['cpu']} ({env['cores']} cores, {env['torch_threads']} threads), {device}; "
+          f"load {results.load()}", flush=True)
+    args = argv if argv is not None else sys.argv[1:]
+    if "--note" in args: args = args[:args.index("--note")] + args[args.index("--note") + 2:] # a remark, not a setting
+    command = shlex.join(["python", "benchmarks/regression.py", *args])
+    rows = []
+    for dataset in a.datasets:
+        budget = a.budget_minutes if a.budget_minutes is not None else s.budget_minutes[dataset]
+        row = run_one(dataset, a.scale, a.work, a.seed, budget, a.budget_clock, device, kwargs, not a.no_npe, command)
+        rows.append(row)
+        print(f"{dataset:<10}{row['params']:>9,} params {row['train_images']:>7,} images {row['epochs']:>3} epochs "
+              f"{row['train_min']:>6.2f} min  MAE {row['mae']:.3f} dex (no information {row['prior_mae']:.3f}, "
+              f"DeepLense {row['deeplense_mae']:.2f})  r {row['r']:.3f}"
+              + (f"  NPE MAE {row['npe_mae']:.3f} coverage {row['coverage68']:.2f}/{row['coverage95']:.2f}"
+                 if row["npe_mae"] is not None else "") + f"  load {row['load_before']} -> {row['load_after']}", flush=True)
+    done = finished_rows(a.work, a.scale)
+    write_table(done, a.out, a.scale, env, a.note)
+    plot_predictions(done, a.work, a.out, a.scale)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
