@@ -11,7 +11,9 @@ import itertools
 import json
 import math
 import os
+import pickle
 import random
+import re
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -25,13 +27,15 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
-from .core import get_device, make_generator, read_info
+from . import __version__
+from .core import check_file, get_device, make_generator, read_info, unknown_name_error
 from .datasets import ChunkBatchSampler, LensDataset, split_indices
 from .metrics import one_vs_rest_auc, roc_auc
 
 # %% auto #0
-__all__ = ['TASKS', 'OPTIMIZERS', 'SCHEDULES', 'RESUME_FREE', 'TrainConfig', 'init_distributed', 'write_csv', 'read_history',
-           'fit', 'plot_history', 'load_checkpoint', 'predict', 'fit_h5', 'add_cli', 'search']
+__all__ = ['TASKS', 'OPTIMIZERS', 'SCHEDULES', 'RESUME_FREE', 'CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'MAKE_CHECKPOINT',
+           'TrainConfig', 'init_distributed', 'write_csv', 'read_history', 'read_checkpoint', 'fit', 'plot_history',
+           'load_checkpoint', 'predict', 'fit_h5', 'add_cli', 'search']
 
 # %% ../nbs/07_train.ipynb #5f9c5e73
 TASKS = ("auto", "binary", "multiclass", "regression")
@@ -76,7 +80,7 @@ class TrainConfig:
         for f in fields(self):
             choices = f.metadata["choices"]
             if choices and getattr(self, f.name) not in choices:
-                raise ValueError(f"{f.name} must be one of {', '.join(choices)}; got {getattr(self, f.name)!r}")
+                raise unknown_name_error(f.name, getattr(self, f.name), choices)
         for name in ("epochs", "batch_size", "step_epochs"):
             if int(getattr(self, name)) < 1: raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("lr", "weight_decay", "momentum", "grad_clip", "patience", "workers"):
@@ -87,8 +91,9 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         "The config that `asdict` turned into `d` (e.g. read back from a checkpoint)."
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown: raise ValueError(f"unknown TrainConfig fields {sorted(unknown)}")
+        names = [f.name for f in fields(cls)]
+        unknown = [k for k in d if k not in names]
+        if unknown: raise unknown_name_error("TrainConfig field", unknown, names)
         return cls(**d)
 
 # %% ../nbs/07_train.ipynb #430fc3a7
@@ -128,7 +133,9 @@ def _optimizer(model: nn.Module, c: TrainConfig) -> torch.optim.Optimizer:
 
 def _scheduler(optimizer: torch.optim.Optimizer, c: TrainConfig, steps_per_epoch: int):
     sched, total = torch.optim.lr_scheduler, c.epochs * steps_per_epoch
-    if c.schedule == "onecycle": return sched.OneCycleLR(optimizer, c.lr, total_steps=total, pct_start=c.warmup)
+    # OneCycleLR divides by (warm-up steps - 1): a short run warms up over 2 steps (30% of a run under 4 steps)
+    warmup = c.warmup if c.warmup * total >= 2 else 2 / total if total >= 4 else 0.3
+    if c.schedule == "onecycle": return sched.OneCycleLR(optimizer, c.lr, total_steps=total, pct_start=warmup)
     if c.schedule == "cosine": return sched.CosineAnnealingLR(optimizer, T_max=total)
     if c.schedule == "step": return sched.StepLR(optimizer, c.step_epochs * steps_per_epoch, gamma=c.gamma)
     return sched.LambdaLR(optimizer, lambda step: 1.0)
@@ -154,6 +161,8 @@ def init_distributed() -> tuple[int, int]:
     "Join the process group that `torchrun` describes (if any): returns (rank, world_size), (0, 1) outside torchrun."
     if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1: return 0, 1
+    if not dist.is_available(): raise ImportError("torchrun (WORLD_SIZE > 1) needs torch.distributed, which this PyTorch "
+                                                  "build lacks: install a build with it, e.g. the wheels from pytorch.org")
     dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return dist.get_rank(), dist.get_world_size()
 
@@ -195,7 +204,7 @@ def _monitor(c: TrainConfig, has_val: bool) -> tuple[str, float]:
     name = c.monitor if c.monitor != "auto" else ("val_" if has_val else "train_") + ("loss" if c.task == "regression" else "auc")
     metrics = ("loss", "mae") if c.task == "regression" else ("loss", "acc", "auc")
     columns = [f"{split}_{m}" for split in ("train", "val")[:1 + has_val] for m in metrics]
-    if name not in columns: raise ValueError(f"monitor {name!r} is not a metric of this run; choose one of {', '.join(columns)}")
+    if name not in columns: raise unknown_name_error("monitor metric", name, columns, where="this run")
     return name, -1.0 if name.endswith(("loss", "mae")) else 1.0
 
 def _batches(loader, desc: str, show: bool):
@@ -238,6 +247,59 @@ def _transforms(preprocess: dict | None, augment: dict | None = None) -> tuple[C
     return (make_preprocess(preprocess) if preprocess is not None else (lambda x: x),
             make_augment(augment) if augment is not None else (lambda x, generator: x))
 
+# %% ../nbs/07_train.ipynb #7a31b16d
+CHECKPOINT_FORMAT = "deeplense-checkpoint" # the `format` of fit's checkpoints
+CHECKPOINT_VERSION = 1 # bump when checkpoints change incompatibly
+MAKE_CHECKPOINT = "train one with `deeplense train --data FILE.h5 --model resnet18 --out RUN` (it writes RUN/best.pt and RUN/last.pt)"
+
+def _file_start(path: Path) -> bytes:
+    with open(path, "rb") as f: return f.read(4)
+
+def _brief(e: Exception, n: int = 200) -> str:
+    "The type and first sentence (at most `n` characters) of an exception's message, on one line."
+    text = re.split(r"(?<=\.)\s", " ".join(str(e).split()) + " ")[0]
+    return f"{type(e).__name__}: " + (text if len(text) <= n else text[:n] + "...")
+
+def read_checkpoint(path: str | Path, # a .pt file written by DeepLense
+                    format: str = CHECKPOINT_FORMAT, # the `format` it must have
+                    version: int = CHECKPOINT_VERSION, # the format version this code reads
+                    what: str = "checkpoint", # what to call it in messages
+                    make: str = MAKE_CHECKPOINT, # how to make one
+                   ) -> dict:
+    "The plain data of a DeepLense `.pt` file, loaded with `weights_only=True`, after checking its format and version."
+    path = Path(path)
+    if path.is_dir() and (path / "best.pt").is_file(): raise IsADirectoryError(f"{path} is a run folder: pass its {what} {path / 'best.pt'}")
+    path = check_file(path, what, make, (".pt", ".pth"))
+    start = _file_start(path)
+    if not start.startswith((b"PK", b"\x80")): # torch.save writes zip files (pickles before torch 1.6)
+        raise ValueError(f"{path} is {'empty' if not start else 'not a PyTorch file'}, so not a DeepLense {what}; {make}")
+    try: ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "weights only" not in str(e).lower(): raise ValueError(f"{path} is damaged ({_brief(e)}); copy it again or {make}") from None
+        raise ValueError(f"{path} holds Python objects other than tensors and plain data (a whole pickled model?), which "
+                         f"DeepLense does not unpickle because unpickling can run any code; it is not a DeepLense {what}. "
+                         f"If you trust it, load it with torch.load(path, weights_only=False)") from None
+    except Exception as e: # the zip reader's or unpickler's errors on a file cut short
+        raise ValueError(f"{path} is truncated or damaged ({_brief(e)}); copy it again or {make}") from None
+    if not isinstance(ckpt, dict): raise ValueError(f"{path} holds a {type(ckpt).__name__}, not a DeepLense {what}")
+    if format == CHECKPOINT_FORMAT and "format" not in ckpt and {"model", "meta"} <= set(ckpt): # written before formats were recorded
+        ckpt = ckpt | dict(format=CHECKPOINT_FORMAT, version=1)
+    if ckpt.get("format") != format:
+        bare = ckpt and all(isinstance(v, Tensor) for v in ckpt.values())
+        kind = ("a bare state_dict (parameter name -> tensor) that does not say which model it belongs to: build the "
+                "network yourself and call model.load_state_dict(torch.load(path))" if bare else
+                f"a {ckpt['format']!r} file" if isinstance(ckpt.get("format"), str) else f"a dict with the keys {', '.join(map(str, list(ckpt)[:6]))}")
+        raise ValueError(f"{path} is not a DeepLense {what}: it is {kind}")
+    found, wrote, ours = ckpt.get("version"), ckpt.get("deeplense_version") or "an unknown version", __version__
+    if found != version:
+        newer = isinstance(found, int) and found > version
+        todo = (f"upgrade with `pip install -U deeplense`" if newer else
+                f"retrain it with this version, or install the version that wrote it (pip install deeplense=={wrote})")
+        raise ValueError(f"{path} is a {what} of format version {found} (written by deeplense {wrote}); this deeplense "
+                         f"{ours} reads version {version}: {todo}")
+    return ckpt
+
+
 # %% ../nbs/07_train.ipynb #994f2275
 def fit(model: nn.Module, # any network: (B, C, H, W) -> (B, n_outputs)
         train_data: Dataset, # items (image, target): class index or (T,) parameters
@@ -277,7 +339,7 @@ def fit(model: nn.Module, # any network: (B, C, H, W) -> (B, n_outputs)
     last = out / "last.pt" if out is not None else None
     if last is not None and last.exists():
         if not resume: raise FileExistsError(f"{last} exists: pass resume=True (--resume) to continue that run, or another out")
-        ckpt = torch.load(last, map_location="cpu", weights_only=True)
+        ckpt = read_checkpoint(last)
         changed = [k for k, v in asdict(c).items() if k not in RESUME_FREE and ckpt["config"].get(k) != v]
         if changed: raise ValueError(f"{last} was written with other settings ({', '.join(changed)}); resume with the "
                                      f"same settings or choose another out")
@@ -329,7 +391,7 @@ def fit(model: nn.Module, # any network: (B, C, H, W) -> (B, n_outputs)
         rng = _gather(_rng_state(*generators), world)
         if rank == 0 and out is not None:
             out.mkdir(parents=True, exist_ok=True)
-            ckpt = dict(model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+            ckpt = dict(format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, deeplense_version=__version__, model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                         scaler=scaler.state_dict(), rng=rng, config=asdict(c), meta=meta, monitor=monitor, **state)
             _save_atomic(ckpt, last)
             if improved: _save_atomic(ckpt, out / "best.pt")
@@ -359,19 +421,23 @@ def plot_history(history: dict, # as returned by `fit` or `read_history`
 def load_checkpoint(path: str | Path, # a last.pt or best.pt
                     device: str | torch.device | None = None, # where to put the model (default: get_device())
                    ) -> tuple[nn.Module, dict]:
-    "Rebuild the model of a checkpoint in eval mode; returns (model, meta), meta with `epoch`, `best`, `monitor`, `config`."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"no checkpoint at {path}")
-    try: ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e: raise ValueError(f"{path} is not a readable DeepLense checkpoint: {e}") from None
-    if not isinstance(ckpt, dict) or "meta" not in ckpt: raise ValueError(f"{path} is not a DeepLense checkpoint")
-    meta = ckpt["meta"] | {k: ckpt[k] for k in ("epoch", "best", "monitor", "config")}
+    "Rebuild the model of a checkpoint in eval mode; returns (model, meta), meta with `epoch`, `best`, `monitor`, `config`, `deeplense_version`."
+    ckpt = read_checkpoint(path)
+    meta = ckpt["meta"] | {k: ckpt.get(k) for k in ("epoch", "best", "monitor", "config", "deeplense_version")}
     missing = [k for k in ("model", "in_channels", "n_outputs") if k not in meta]
     if missing: raise ValueError(f"{path} does not say how to build its model (no {', '.join(missing)} in its meta); "
                                  f"build the network yourself and load torch.load(path)['model']")
     from deeplense.models import build_model
-    model = build_model(meta["model"], meta["in_channels"], meta["n_outputs"], **meta.get("model_kwargs", {}))
-    model.load_state_dict(ckpt["model"])
+    kwargs = meta.get("model_kwargs", {})
+    try:
+        model = build_model(meta["model"], meta["in_channels"], meta["n_outputs"], **kwargs)
+        model.load_state_dict(ckpt["model"])
+    except (ValueError, TypeError, KeyError, RuntimeError) as e:
+        wrote = meta["deeplense_version"]
+        raise ValueError(f"{path} was written by deeplense {wrote or 'of an unknown version'} and does not rebuild in deeplense "
+                         f"{__version__}: build_model({meta['model']!r}, {meta['in_channels']}, {meta['n_outputs']}, **{kwargs}) and its "
+                         f"weights fail ({_brief(e)}); install the deeplense that wrote it"
+                         f"{f' (pip install deeplense=={wrote})' if wrote else ''} or retrain") from None
     return model.to(get_device(device)).eval(), meta
 
 def predict(model: nn.Module | str | Path, # a model, or the path of a checkpoint to load it from
@@ -409,7 +475,7 @@ def fit_h5(data: str | Path, # a DeepLense HDF5 file
     from deeplense.models import build_model
     c, info, targets = config or TrainConfig(), read_info(data), list(targets or [])
     unknown = sorted(set(targets) - set(info.param_names))
-    if unknown: raise ValueError(f"{data} has no parameters {unknown}; it has {info.param_names}")
+    if unknown: raise unknown_name_error("parameter", unknown, info.param_names, where=data)
     task = c.task if c.task != "auto" else "regression" if targets else "binary" if len(info.class_names) == 2 else "multiclass"
     if (task == "regression") != bool(targets): raise ValueError(f"task {task} needs targets (--target) exactly when it is a regression")
     if task == "binary" and len(info.class_names) != 2: raise ValueError(f"task binary needs 2 classes, {data} has {info.class_names}")
