@@ -13,7 +13,7 @@ import sys
 __all__ = ['CLI_MODULES', 'USER_ERRORS', 'build_parser', 'main']
 
 # %% ../nbs/11_cli.ipynb #f1400c51
-CLI_MODULES = ["simulate", "download", "datasets", "train", "evaluate", "find", "inference", "docs"] # modules with an `add_cli(subparsers)`, in the order `deeplense --help` lists them
+CLI_MODULES = ["quickstart", "simulate", "download", "datasets", "train", "evaluate", "find", "inference", "docs"] # modules with an `add_cli(subparsers)`, in the order `deeplense --help` lists them
 USER_ERRORS = (ValueError, TypeError, KeyError, OSError, FloatingPointError, ImportError)
 # OSError: files, disks, network; FloatingPointError: a NaN loss; ImportError: an optional dependency is missing
 
