@@ -152,11 +152,12 @@ main.dl-page { margin-left: 262px; max-width: 1060px; padding: 1.5rem 2rem 4rem;
 main.dl-page h1.dl-title { font-size: 2.2rem; margin: 0 0 .3rem; }
 main.dl-page p.dl-description { font-size: 1.2rem; font-style: italic; color: #6c757d; margin: 0 0 1.5rem; }
 .jp-OutputArea-output img { max-width: 100%; height: auto; }
-.jp-RenderedMarkdown table { margin: .5rem 0 1rem; }
-.jp-RenderedMarkdown pre { background: var(--jp-cell-editor-background, #f7f7f7); border: 1px solid #e5e5e5;
-  border-radius: 4px; padding: .5rem .8rem; margin: .4rem 0 .8rem; }
-.jp-RenderedMarkdown blockquote pre, .jp-RenderedMarkdown blockquote code { white-space: pre-wrap; }
-.jp-RenderedMarkdown hr { margin: 1.5rem 0 .5rem; }
+/* main.dl-page: more specific than the lab template's rules, which come later in the page */
+main.dl-page .jp-RenderedMarkdown table { margin: .5rem 0 1rem; }
+main.dl-page .jp-RenderedMarkdown pre { background: #f5f5f5; border: 1px solid #e5e5e5;
+  border-radius: 4px; padding: .5rem .8rem; margin: .4rem 0 .8rem; overflow-x: auto; }
+main.dl-page .jp-RenderedMarkdown blockquote pre, main.dl-page .jp-RenderedMarkdown blockquote code { white-space: pre-wrap; }
+main.dl-page .jp-RenderedMarkdown hr { margin: 1.5rem 0 .5rem; }
 div.dl-link { float: right; font-size: smaller; margin-top: .4rem; }
 .jp-CodeMirrorEditor .highlight pre { overflow-x: auto; }
 details.dl-fold > summary { cursor: pointer; color: #6c757d; font-size: 90%; margin: .2rem 0; }
@@ -195,7 +196,7 @@ def _nav_html(pages: list[dict], current: str, site_title: str) -> str:
 # %% ../nbs/12_docs.ipynb #e1e3f5c3
 _PLOTTING = re.compile(r"\b(plt\.|matplotlib|imshow\(|subplots\(|savefig\(|\.plot\(|\.hist\(|\.scatter\()")
 _IMAGE = re.compile(r'<img[^>]+src="data:image/(?:png|jpeg|gif);base64,')
-_TEXT_FIGURE = re.compile(r"&lt;(?:Figure size [^&]*|matplotlib\.figure\.Figure object at [^&]*)&gt;")
+_TEXT_FIGURE = re.compile(r"<(?:Figure size [^>]*|matplotlib\.figure\.Figure object at [^>]*)>")
 _REF = re.compile(r'<(?:a|img)\b[^>]*?\s(?:href|src)="([^"]*)"')
 
 def broken_links(body: str, # a page's HTML
@@ -215,6 +216,16 @@ def broken_links(body: str, # a page's HTML
 def _first_line(source: str) -> str:
     "The first line of code of a cell, to name it in messages."
     return next((l.strip()[:60] for l in source.splitlines() if l.strip() and not l.startswith("#|")), "")
+
+def _text_figures(cell) -> list[str]:
+    "The figures that `cell` (after it ran) shows as text only, e.g. `<Figure size 640x480 with 0 Axes>`."
+    out = []
+    for o in cell.get("outputs", []):
+        data = o.get("data", {})
+        if o["output_type"] in ("execute_result", "display_data") and not any(k.startswith("image/") for k in data):
+            text = data.get("text/plain", "")
+            out += _TEXT_FIGURE.findall(text if isinstance(text, str) else "".join(text))
+    return [f"cell `{_first_line(cell.source)}`: {t}" for t in dict.fromkeys(out)] # a result and its display: once
 
 def _skip_cell(cell, flags: set) -> bool:
     "Whether `nbdev_test` would skip `cell`: not code, `#| eval: false`, a test flag, or a call of `nbdev_export`."
@@ -253,6 +264,7 @@ def render_page(nbs_path: str | Path, # the notebooks folder
     errors = [f"cell `{_first_line(c.source)}`: {o['ename']}: {o['evalue']}"
               for c in ran for o in c.get("outputs", []) if o["output_type"] == "error"]
     has_plots = any(_PLOTTING.search(c.source) for c in ran)
+    text_figures = [t for c in ran for t in _text_figures(c)]
     proc.procs = [p(nb) if isinstance(p, type) else p for p in procs[cut + 1:]]
     proc.process()
     fm = getattr(nb, "frontmatter_", {})
@@ -287,7 +299,7 @@ def render_page(nbs_path: str | Path, # the notebooks folder
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(body)
     return dict(page=page["page"], nb=page["nb"], errors=errors, has_plots=has_plots, images=len(_IMAGE.findall(body)),
-                broken_links=broken_links(body, page["page"], out, {p["page"] for p in pages or [page]}),
+                text_figures=text_figures, broken_links=broken_links(body, page["page"], out, {p["page"] for p in pages or [page]}),
                 seconds=round(time.time() - start, 1))
 
 # %% ../nbs/12_docs.ipynb #6f4ec095
@@ -346,11 +358,10 @@ def check_docs(out: str | Path = "_site", # the site's folder
         if s is None or not page.exists():
             problems.append(f"{name}: not rendered")
             continue
-        text = page.read_text()
         problems += [f"{name}: {e}" for e in s["errors"]]
-        if s["has_plots"] and not _IMAGE.search(text):
+        if s["has_plots"] and not _IMAGE.search(page.read_text()):
             problems.append(f"{name}: has plotting code but no embedded figure")
-        problems += [f"{name}: a figure shows as text, not drawn: {html.unescape(t)}" for t in dict.fromkeys(_TEXT_FIGURE.findall(text))]
+        problems += [f"{name}: a figure shows as text, not drawn: {t}" for t in s.get("text_figures", [])]
         problems += [f"{name}: broken link or image {t}" for t in s.get("broken_links", [])]
     return problems
 
