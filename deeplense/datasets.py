@@ -19,7 +19,7 @@ from astropy.io import fits
 from astropy.table import Table
 from tqdm import tqdm
 
-from .core import H5Writer, make_generator, read_info
+from .core import H5Writer, make_generator, read_info, unknown_name_error
 from .download import CHALLENGE_BANDS, DEEPLENSE_CLASSES # the data sets' band order and class folders
 
 # %% auto #0
@@ -46,8 +46,11 @@ def _write_missing(writer: H5Writer, # an open writer
     return writer.path
 
 def _source_dir(src_dir: str | Path) -> Path:
-    "`src_dir` as a Path; a NotADirectoryError if it is not a directory."
-    if not Path(src_dir).is_dir(): raise NotADirectoryError(f"{src_dir} is not a directory")
+    "`src_dir` as a Path, if it is a folder; else an error saying what to pass."
+    if not Path(src_dir).exists(): raise FileNotFoundError(f"no folder at {src_dir}: download a data set first (e.g. `deeplense "
+                                                           f"download model_ii`) and pass the folder it prints")
+    if not Path(src_dir).is_dir(): raise NotADirectoryError(f"{src_dir} is a file, not a folder: pass the folder the data set "
+                                                            f"was unpacked into (`deeplense download` unpacks it)")
     return Path(src_dir)
 
 def _check_shape(path: Path, shape: tuple, expected: tuple):
@@ -267,7 +270,7 @@ class LensDataset(torch.utils.data.Dataset):
         if isinstance(target, str) and target != "label" or not isinstance(target, (str, list, tuple)) or not target:
             raise ValueError(f'target must be "label" or a list of parameter names, e.g. [{target!r}], got {target!r}')
         unknown = [] if target == "label" else [t for t in target if t not in self.info.param_names]
-        if unknown: raise ValueError(f"{self.path} has no parameters {unknown}; it has {self.info.param_names}")
+        if unknown: raise unknown_name_error("parameter", unknown, self.info.param_names, where=self.path)
         with h5py.File(self.path, "r") as f:
             self.labels = f["labels"][:][self.indices] # (len,) int64, e.g. for split_indices or class weights
             self.targets = (torch.from_numpy(self.labels) if target == "label" else
