@@ -25,6 +25,8 @@ import numpy as np
 from astropy.io import fits
 from tqdm import tqdm
 
+from .core import require, unknown_name_error
+
 # %% auto #0
 __all__ = ['CHALLENGE_BANDS', 'CHALLENGE_COLUMNS', 'DEEPLENSE_CLASSES', 'REGISTRY_NAME', 'CHUNK_BYTES', 'NESTED_ARCHIVES',
            'MAX_NESTING', 'PORTAL', 'DRIVE', 'DRIVE_IDS', 'DATASETS', 'LAYOUTS', 'challenge_file',
@@ -272,10 +274,8 @@ def _is_drive(url: str) -> bool: return urllib.parse.urlsplit(url).hostname in (
 
 def _fetch_gdown(url: str, path: Path, retries: int, timeout: float, progress: bool) -> Path:
     "Download a Google Drive file with gdown (confirmation page, resume, retries); returns the complete, unchecked file."
-    import gdown, requests # only the Drive case needs them
-    if tuple(int(p) for p in gdown.__version__.split(".")[:2]) < (6, 3):
-        raise RuntimeError(f"Google Drive downloads need gdown >= 6.3 (for its progress, retries and timeout); "
-                           f"found {gdown.__version__}: pip install -U gdown")
+    gdown = require("gdown", "downloading from Google Drive", "pip install -U 'gdown>=6.3'", min_version="6.3") # its progress, retries, timeout
+    requests = require("requests", "downloading from Google Drive")
     done = path.with_name(path.name + ".gdown")
     with tqdm(desc=path.name, unit="B", unit_scale=True, disable=not progress) as bar:
         def show(n, total): bar.total, bar.n = total, n; bar.refresh()
@@ -427,7 +427,7 @@ def find_data_folder(folder: str | Path, # an unpacked archive
                      max_depth: int = 3, # how many levels down to look
                     ) -> Path:
     "The shallowest folder under `folder` that holds `layout`."
-    if layout not in LAYOUTS: raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    if layout not in LAYOUTS: raise unknown_name_error("layout", layout, LAYOUTS)
     description, holds = LAYOUTS[layout]
     level = [Path(folder)]
     for _ in range(max_depth + 1):
@@ -447,9 +447,9 @@ def download(name: str, # a key of DATASETS: challenge-ground, challenge-space, 
              verify: bool = True, # re-hash archives already downloaded against their record
             ) -> dict:
     "Download and unpack a data set into `dest`; returns split -> the folder ready for conversion."
-    if name not in DATASETS: raise ValueError(f"unknown data set {name!r}; choose one of: {', '.join(DATASETS)}")
+    if name not in DATASETS: raise unknown_name_error("data set", name, DATASETS)
     remotes = DATASETS[name]
-    if split not in ("train", "test", "both"): raise ValueError(f"split must be 'train', 'test' or 'both', got {split!r}")
+    if split not in ("train", "test", "both"): raise unknown_name_error("split", split, ("train", "test", "both"))
     if split != "both" and split not in remotes: raise ValueError(f"{name} has no {split!r} split, only {', '.join(remotes)}")
     splits = list(remotes) if split == "both" else [split]
     if url is not None and len(splits) > 1 and "{split}" not in url:
