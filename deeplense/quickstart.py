@@ -5,15 +5,14 @@
 # %% ../nbs/13_quickstart.ipynb #e22a723e
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import platform
+import shlex
 import shutil
-import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,14 +28,13 @@ from .datasets import LensDataset, split_indices
 from .evaluate import _jsonable, evaluate, plot_equivariance, plot_gallery
 from .inference import (calibrated_probabilities, class_log_likelihoods, fit_temperature, fraction_log_likelihood,
                                  grid_interval, grid_posterior, log_bayes_factor)
-from .models import count_parameters
+from .models import GROUPS, count_parameters
 from .simulate import preset, simulate_to_h5
 from .train import TrainConfig, fit_h5, load_checkpoint, plot_history, predict
 
 # %% auto #0
-__all__ = ['FRACTIONS', 'SCALES', 'EQUIVARIANT', 'REPORT_ENTRIES', 'NICE_NAMES', 'QuickstartScale', 'prepare_out',
-           'dark_matter_inference', 'plot_dark_matter', 'hardware', 'duration', 'write_report', 'quickstart', 'figures',
-           'add_cli']
+__all__ = ['FRACTIONS', 'SCALES', 'REPORT_ENTRIES', 'NICE_NAMES', 'QuickstartScale', 'prepare_out', 'dark_matter_inference',
+           'plot_dark_matter', 'hardware', 'duration', 'write_report', 'quickstart', 'figures', 'add_cli']
 
 # %% ../nbs/13_quickstart.ipynb #2ff18ad2
 @dataclass(frozen=True)
@@ -66,10 +64,9 @@ SCALES = {
                             equivariant_epochs=1, n_equivariance=2, angle_step=90.0),
 }
 
-# %% ../nbs/13_quickstart.ipynb #3b069376
-EQUIVARIANT = ("c4", "c8", "d4", "d8")
+# %% ../nbs/13_quickstart.ipynb #a81bb9c5
 REPORT_ENTRIES = {"report.md", "summary.json", "data", "examples.png", "equivariance.png", "inference.png",
-                  "resnet18", *EQUIVARIANT} # what a quickstart writes at the top of its folder
+                  "resnet18", *GROUPS} # what a quickstart writes at the top of its folder
 _OS_FILES = {".DS_Store", "Thumbs.db", "desktop.ini", ".ipynb_checkpoints"} # left by file browsers, safe to delete
 
 def prepare_out(out: str | Path, # the report folder
@@ -108,12 +105,12 @@ def dark_matter_inference(probs: Tensor, # (N, K) calibrated class probabilities
                           train_prior: Tensor, # (K,) class frequencies of the classifier's training rows
                           axion_fraction: float = 0.25, # true fraction of axion lenses in the mock sample, in (0, 1)
                           seed: int = 0, # which lenses enter the mock sample, and their order
-                          n_grid: int = 201, # grid points of the fraction in [0, 1]
+                          n_grid: int = 501, # grid points of the fraction in [0, 1]
                           threshold: float = math.log(100), # ln B of decisive evidence
                          ) -> dict: # JSON-able: fraction (mock sample, posterior) and bayes (per true class)
     "Posterior of the fraction of axion lenses in a mock sample, and the Bayes factor of CDM against axion per lens."
     probs, labels = torch.as_tensor(probs, dtype=torch.float64), torch.as_tensor(labels)
-    if probs.dim() != 2 or labels.shape != probs.shape[:1] or len(train_prior) != probs.shape[1] != len(class_names):
+    if probs.dim() != 2 or labels.shape != probs.shape[:1] or not len(train_prior) == probs.shape[1] == len(class_names):
         raise ValueError(f"probs must be (N, K) with N labels and K = {len(class_names)} classes and prior entries, "
                          f"got {tuple(probs.shape)}, {tuple(labels.shape)} and {len(train_prior)}")
     if not 0 < axion_fraction < 1: raise ValueError(f"axion_fraction must be in (0, 1), got {axion_fraction}")
@@ -133,7 +130,7 @@ def dark_matter_inference(probs: Tensor, # (N, K) calibrated class probabilities
     (lo95, hi95), (lo68, hi68) = (grid_interval(f, log_post, level) for level in (0.95, 0.68))
     density = log_post.exp() / (f[1] - f[0])
     fraction = dict(n_lenses=total, n_axion=n_axion, n_cdm=total - n_axion, true=n_axion / total,
-                    median=grid_interval(f, log_post, 0.0)[0].item(), lo68=lo68.item(), hi68=hi68.item(),
+                    median=grid_interval(f, log_post, 0.0)[0].item(), lo68=lo68.item(), hi68=hi68.item(), # median: the 0% interval
                     lo95=lo95.item(), hi95=hi95.item(), truth_in_95=bool(lo95 <= n_axion / total <= hi95),
                     grid=f.tolist(), density=density.tolist())
     bayes = {}
@@ -205,7 +202,7 @@ def write_report(summary: dict, # the run's summary, as in summary.json
                 ) -> Path:
     "Write `out/report.md`: the figures reached, the plots, the command, seed and machine; links to existing files only."
     s, d, inf, hw = summary, summary["data"], summary["inference"], summary["hardware"]
-    nets, fr = s["networks"], inf["fraction"]
+    nets, fr, data = s["networks"], inf["fraction"], shlex.quote(f"{s['out']}/{d['file']}")
     link = lambda path, text: f"[{text}]({path})" if (out / path).exists() else text
     threads = f"{hw['torch_threads']} torch thread{'s' * (hw['torch_threads'] > 1)}"
     machine = (f"{hw['gpu']} ({hw['device']})" if hw["gpu"] else f"{hw['cpu']}, {hw['cores']} cores, {threads}")
@@ -285,9 +282,10 @@ def write_report(summary: dict, # the run's summary, as in summary.json
               *(f"- `{name}/`: checkpoints `best.pt` and `last.pt`, `history.csv`, `training.png`, `evaluation/`" for name in nets),
               "", "## Next", "",
               "- The tutorials (`nbs/tutorials/`) and chapters go through each step at length.",
-              f"- Another network on the same data: `deeplense train --data {s['out']}/{d['file']} --model d8 --out runs/d8 "
-              "--preprocess '{\"name\": \"standardize\"}' --augment '{\"dihedral\": true}'`",
-              f"- Score it: `deeplense evaluate --model runs/d8/best.pt --data {s['out']}/{d['file']} --test-split --out runs/d8/evaluation`",
+              f"- Another network on the same data and split, e.g. a small $D_4$-equivariant CNN (flips as well as rotations): "
+              f"`deeplense train --data {data} --model d4 --model-kwargs '{{\"channels\": [16, 32, 64, 128]}}' --epochs 4 "
+              "--preprocess '{\"name\": \"standardize\"}' --augment '{\"dihedral\": true}' --out runs/d4`",
+              f"- Score it on the test images: `deeplense evaluate --model runs/d4/best.pt --data {data} --test-split --out runs/d4/evaluation`",
               "- DeepLense's sizes (a GPU helps): `python benchmarks/results.py --scale gpu` in a clone of the repository.", ""]
     path = out / "report.md"
     path.write_text("\n".join(lines))
@@ -319,7 +317,7 @@ def _check_int(name: str, value, low: int):
 def _command(out, scale, seed, device, threads) -> str:
     "The command line that repeats a run."
     extra = (f" --device {device}" if device is not None else "") + (f" --threads {threads}" if threads is not None else "")
-    return f"deeplense quickstart --out {out} --scale {scale} --seed {seed}{extra}"
+    return f"deeplense quickstart --out {shlex.quote(str(out))} --scale {scale} --seed {seed}{extra}"
 
 def _examples(data: Path, class_names: list, per_class: int = 4) -> Figure:
     "A gallery of the first `per_class` images of each class, a row per class."
