@@ -323,11 +323,13 @@ def load_lens_finder(path: str | Path, # a checkpoint of deeplense.train (best.p
     "A lens classifier from its checkpoint, with the stamp size it expects."
     from deeplense.train import load_checkpoint
     model, meta = load_checkpoint(path, get_device(device))
+    train = ("train one on lens and non-lens stamps, e.g. `deeplense simulate --preset lens_finding --n 20000 --out lf.h5` "
+             "then `deeplense train --data lf.h5 --model cmu_deeplens --out RUN`, and pass RUN/best.pt")
     if meta.get("task") not in ("binary", "multiclass"):
-        raise ValueError(f"{path} is a {meta.get('task')} model, not a lens classifier")
+        raise ValueError(f"{path} is a {meta.get('task')} model, not a lens classifier: {train}")
     names = list(meta.get("class_names") or [])
     if meta["task"] == "multiclass" and "lens" not in names:
-        raise ValueError(f"{path} classifies {names}; a lens finder needs a class 'lens'")
+        raise ValueError(f"{path} classifies {names}; a lens finder needs a class 'lens': {train}")
     if size is None:
         shape = meta.get("image_shape")
         if shape is None and meta.get("data") and Path(meta["data"]).is_file(): shape = read_info(meta["data"]).image_shape
