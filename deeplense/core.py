@@ -153,19 +153,20 @@ def _unfinished(path: Path) -> tuple[list, str] | None:
     parts = sorted(path.parent.glob(glob.escape(path.name) + ".partial")) + sorted(path.parent.glob(glob.escape(path.name) + ".shard*"))
     if not parts: return None
     n = done = 0
-    config = {}
+    config, unreadable = {}, False
     for p in parts:
         try:
             with h5py.File(p, "r") as f:
                 n, done = n + len(f["labels"]), done + (int(f["written"][:].sum()) if "written" in f else len(f["labels"]))
                 config = config or json.loads(f.attrs.get("config", "{}"))
-        except (OSError, KeyError, ValueError): pass # being written, or damaged: described by its name alone
+        except (OSError, KeyError, ValueError): unreadable = True # still being written, or damaged
     if "simulation" in config:
         same = ", ".join([f"n={n}"] + [f"{k}={config[k]}" for k in ("seed", "batch_size", "device") if k in config])
         how = f"rerun the same `deeplense simulate ... --out {path}` command or simulate_to_h5 call ({same}) to finish it"
     elif "src_dir" in config: how = f"rerun the `deeplense convert ... {config['src_dir']} --out {path}` command to finish it"
     else: how = "rerun the command that wrote it to finish it"
-    return [p.name for p in parts], f"{done} of {n} images written; {how}, or delete {'it' if len(parts) == 1 else 'them'} to start again"
+    progress = "its progress cannot be read (a job is writing it, or it is damaged)" if unreadable else f"{done} of {n} images written"
+    return [p.name for p in parts], f"{progress}; {how}, or delete {'it' if len(parts) == 1 else 'them'} to start again"
 
 def read_info(path: str | Path, # a DeepLense HDF5 file
              ) -> H5Info:
