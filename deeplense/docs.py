@@ -442,19 +442,21 @@ def find_browser() -> str | None:
     "The path of a Chromium-like browser on PATH, or None."
     return next((shutil.which(b) for b in _BROWSERS if shutil.which(b)), None)
 
-def _crop_bottom(png: Path, margin: int = 20):
-    "Cut the rows below the content (those like the last row) off the picture `png`, keeping `margin` [px]."
+def _crop_bottom(png: Path, margin: int = 20) -> bool:
+    "Cut the blank rows (like the top row, the page's background) below the content off `png`; False if there are none."
     from PIL import Image
     with Image.open(png) as im: a = np.asarray(im.convert("RGB"))
+    if (a[-1] != a[0]).any(): return False # the page goes on below the window
     content = np.nonzero((a != a[-1]).any(axis=(1, 2)))[0]
     bottom = min(len(a), content[-1] + 1 + margin) if len(content) else len(a)
     if bottom < len(a): Image.fromarray(a[:bottom]).save(png)
+    return bottom < len(a)
 
 def screenshot_pages(out: str | Path, # the site's folder
                      pages: list[str], # pages to photograph, relative to `out`
                      width: int = 1280, # window size [px]
-                     height: int = 16000, # the longest page [px]; the blank rows below a page are cut off
-                     timeout: float = 120, # seconds per page
+                     height: int = 12000, # window height [px], doubled (up to 4 times) for a page that fills it
+                     timeout: float = 120, # seconds per photograph
                     ) -> list[Path]:
     "A full-length PNG of each page in `out`/_screenshots, taken with headless Chromium; [] when there is no browser."
     browser = find_browser()
@@ -463,15 +465,16 @@ def screenshot_pages(out: str | Path, # the site's folder
     for name in pages:
         png = out / "_screenshots" / Path(name).with_suffix(".png")
         png.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory() as profile:
-            subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                            "--hide-scrollbars", f"--user-data-dir={profile}", f"--screenshot={png}",
-                            f"--window-size={width},{height}", "--virtual-time-budget=10000", (out / name).as_uri()],
-                           capture_output=True, timeout=timeout, check=False)
-        if png.exists():
-            _crop_bottom(png)
-            shots.append(png)
+        for h in (height, 2 * height, 4 * height):
+            png.unlink(missing_ok=True)
+            with tempfile.TemporaryDirectory() as profile:
+                subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                                "--hide-scrollbars", f"--user-data-dir={profile}", f"--screenshot={png}",
+                                f"--window-size={width},{h}", "--virtual-time-budget=10000", (out / name).as_uri()],
+                               capture_output=True, timeout=timeout, check=False)
+            if not png.exists() or _crop_bottom(png): break # cropped: the whole page is on it
+        if png.exists(): shots.append(png)
     return shots
 
 # %% ../nbs/12_docs.ipynb #5a5bd3ed
