@@ -9,10 +9,12 @@ import argparse
 import dataclasses
 import functools
 import importlib
+import importlib.util
 import json
 import math
 import multiprocessing
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -559,6 +561,14 @@ def _merge_shards(job: dict):
     if path.exists():
         for shard in range(shards): _shard_path(path, shard, shards).unlink()
 
+def _cannot_compile(device: torch.device) -> str | None:
+    "Why torch.compile cannot run on `device` on this machine (a missing compiler), or None."
+    if device.type == "cpu" and not any(shutil.which(c) for c in (os.environ.get("CXX"), "g++", "clang++", "c++") if c):
+        return "torch.compile on the CPU needs a C++ compiler and none is on PATH (Debian/Ubuntu: apt-get install g++; macOS: xcode-select --install)"
+    if device.type == "cuda" and importlib.util.find_spec("triton") is None:
+        return "torch.compile on CUDA needs triton, which is not installed (pip install triton)"
+    return None
+
 def simulate_to_h5(config: SimulationConfig,
                    n: int, # number of images, split evenly over the classes
                    path: str | Path, # the HDF5 file to write
@@ -568,7 +578,7 @@ def simulate_to_h5(config: SimulationConfig,
                    overwrite: bool = False, # replace an existing file
                    device: str | torch.device | None = None, # where to compute; None: `get_device()`
                    progress: bool = True, # show progress bars
-                   compile: bool | None = None, # render with `torch.compile`; None: when n >= 2048
+                   compile: bool | None = None, # render with `torch.compile`; None: when n >= 2048 and a compiler is installed
                    rank: int = 0, # this process's rank under torchrun
                    world_size: int = 1, # number of torchrun processes
                   ) -> Path | None: # the file, or None on ranks other than 0
@@ -582,7 +592,9 @@ def simulate_to_h5(config: SimulationConfig,
     if path.exists() and not overwrite: raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
     batch_generator(seed, 0) # checks the seed
     device = get_device(device)
-    shards, compile = max(workers, world_size), n >= 2048 if compile is None else bool(compile)
+    cannot = _cannot_compile(device)
+    if compile and cannot: raise ImportError(f"{cannot}; or simulate without it: compile=False (--no-compile)")
+    shards, compile = max(workers, world_size), (n >= 2048 and not cannot) if compile is None else bool(compile)
     job = dict(config=config.to_dict(), n=int(n), path=str(path), seed=int(seed), batch_size=int(batch_size), shards=shards,
                overwrite=overwrite, device=str(device), progress=progress, compile=compile,
                meta=dict(simulation=config.to_dict(), seed=int(seed), batch_size=int(batch_size), device=device.type,
