@@ -152,6 +152,7 @@ main.dl-page { margin-left: 262px; max-width: 1060px; padding: 1.5rem 2rem 4rem;
 main.dl-page h1.dl-title { font-size: 2.2rem; margin: 0 0 .3rem; }
 main.dl-page p.dl-description { font-size: 1.2rem; font-style: italic; color: #6c757d; margin: 0 0 1.5rem; }
 .jp-OutputArea-output img { max-width: 100%; height: auto; }
+main.dl-page .jp-OutputArea-output { overflow-x: auto; } /* a wide table scrolls instead of leaving the page */
 /* main.dl-page: more specific than the lab template's rules, which come later in the page */
 main.dl-page .jp-RenderedMarkdown table { margin: .5rem 0 1rem; }
 main.dl-page .jp-RenderedMarkdown pre { background: #f5f5f5; border: 1px solid #e5e5e5;
