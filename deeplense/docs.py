@@ -218,15 +218,19 @@ def _first_line(source: str) -> str:
     "The first line of code of a cell, to name it in messages."
     return next((l.strip()[:60] for l in source.splitlines() if l.strip() and not l.startswith("#|")), "")
 
-def _text_figures(cell) -> list[str]:
-    "The figures that `cell` (after it ran) shows as text only, e.g. `<Figure size 640x480 with 0 Axes>`."
-    out = []
+def _figure_problems(cell) -> list[str]:
+    "What is wrong with the figures of `cell` (after it ran): one shown as text only, or the same one shown twice."
+    texts, images = [], []
     for o in cell.get("outputs", []):
         data = o.get("data", {})
+        images += ["".join(v) for k, v in data.items() if k.startswith("image/")]
         if o["output_type"] in ("execute_result", "display_data") and not any(k.startswith("image/") for k in data):
             text = data.get("text/plain", "")
-            out += _TEXT_FIGURE.findall(text if isinstance(text, str) else "".join(text))
-    return [f"cell `{_first_line(cell.source)}`: {t}" for t in dict.fromkeys(out)] # a result and its display: once
+            texts += _TEXT_FIGURE.findall(text if isinstance(text, str) else "".join(text))
+    where = f"cell `{_first_line(cell.source)}`"
+    return ([f"{where}: a figure shows as text, not drawn: {t}" for t in dict.fromkeys(texts)] + # a result and its display: once
+            ([f"{where}: the same figure shows twice (a pyplot figure, drawn and returned: end the line with `;`)"]
+             if len(set(images)) < len(images) else []))
 
 def _skip_cell(cell, flags: set) -> bool:
     "Whether `nbdev_test` would skip `cell`: not code, `#| eval: false`, a test flag, or a call of `nbdev_export`."
@@ -265,7 +269,7 @@ def render_page(nbs_path: str | Path, # the notebooks folder
     errors = [f"cell `{_first_line(c.source)}`: {o['ename']}: {o['evalue']}"
               for c in ran for o in c.get("outputs", []) if o["output_type"] == "error"]
     has_plots = any(_PLOTTING.search(c.source) for c in ran)
-    text_figures = [t for c in ran for t in _text_figures(c)]
+    figure_problems = [p for c in ran for p in _figure_problems(c)]
     proc.procs = [p(nb) if isinstance(p, type) else p for p in procs[cut + 1:]]
     proc.process()
     fm = getattr(nb, "frontmatter_", {})
@@ -300,7 +304,7 @@ def render_page(nbs_path: str | Path, # the notebooks folder
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(body)
     return dict(page=page["page"], nb=page["nb"], errors=errors, has_plots=has_plots, images=len(_IMAGE.findall(body)),
-                text_figures=text_figures, broken_links=broken_links(body, page["page"], out, {p["page"] for p in pages or [page]}),
+                figure_problems=figure_problems, broken_links=broken_links(body, page["page"], out, {p["page"] for p in pages or [page]}),
                 seconds=round(time.time() - start, 1))
 
 # %% ../nbs/12_docs.ipynb #6f4ec095
@@ -362,7 +366,7 @@ def check_docs(out: str | Path = "_site", # the site's folder
         problems += [f"{name}: {e}" for e in s["errors"]]
         if s["has_plots"] and not _IMAGE.search(page.read_text()):
             problems.append(f"{name}: has plotting code but no embedded figure")
-        problems += [f"{name}: a figure shows as text, not drawn: {t}" for t in s.get("text_figures", [])]
+        problems += [f"{name}: {p}" for p in s.get("figure_problems", [])]
         problems += [f"{name}: broken link or image {t}" for t in s.get("broken_links", [])]
     return problems
 
