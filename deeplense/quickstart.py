@@ -259,8 +259,8 @@ def write_report(summary: dict, # the run's summary, as in summary.json
     lines += ["", "Every number of these plots is in each network's " + ", ".join(
                   link(f"{name}/evaluation/metrics.json", f"{name}/evaluation/metrics.json") for name in nets) + ".", "",
               f"**Rotation invariance.** A lens's class does not depend on its orientation. The {nets[s['equivariant']]['label']} "
-              "is invariant to rotations by multiples of 90° by construction (its curve drops to round-off there); the "
-              "ResNet only learnt approximate invariance from the augmentation.", "",
+              "is invariant to rotations by multiples of 90° by construction: its curve drops to round-off there. The "
+              "ResNet's logits change under any rotation, even by 90°, although it was trained on rotated copies.", "",
               _image("equivariance.png", "Invariance error against rotation angle"), "",
               "## 4. Dark-matter inference", "",
               f"The ResNet's probabilities are tempered by T = {inf['temperature']:.3f}, fitted on the validation images "
@@ -346,6 +346,10 @@ def quickstart(out: str | Path = "quickstart", # the report folder: new, empty, 
     if threads is not None: _check_int("threads", threads, 1)
     s, dev = SCALES[scale], get_device(device)
     out = prepare_out(out, overwrite)
+    load, cores = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0, os.cpu_count() or 1
+    if progress and threads is None and dev.type == "cpu" and load > cores:
+        print(f"note: this machine is busy (load average {load:.1f} on {cores} cores); torch's threads then wait for each "
+              f"other, and --threads 1 can be many times faster", flush=True)
     previous_threads = torch.get_num_threads()
     if threads is not None: torch.set_num_threads(threads)
     try:
@@ -436,9 +440,9 @@ def add_cli(subparsers):
                                           "them, infer the fraction of axion lenses, and write DIR/report.md with plots "
                                           "and DIR/summary.json. The default takes a few minutes on a laptop's CPU.")
     p.add_argument("--out", default="quickstart", metavar="DIR", help="the report folder (default: quickstart)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the whole run (default 0)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps, ...; default: CUDA, then MPS, then CPU")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's, the cores)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="random seed of the whole run (default 0)")
+    p.add_argument("--device", default=None, metavar="D", help="cpu, cuda, cuda:1, mps, ...; default: CUDA, then MPS, then CPU")
+    p.add_argument("--threads", type=int, default=None, metavar="N", help="torch CPU threads (default: torch's, the cores)")
     p.add_argument("--scale", default="default", choices=list(SCALES),
                    help="default: minutes; test: seconds, to check an installation (its figures mean nothing)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier quickstart report in DIR")
