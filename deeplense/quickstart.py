@@ -265,7 +265,7 @@ def write_report(summary: dict, # the run's summary, as in summary.json
               "## 4. Dark-matter inference", "",
               f"The ResNet's probabilities are tempered by T = {inf['temperature']:.3f}, fitted on the validation images "
               "(temperature scaling), and divided by the training prior to give likelihoods of each class per lens "
-              "(`deeplense.inference`). Left: the posterior of the fraction f of axion-like lenses (uniform prior) of the mock "
+              "(`deeplense.inference`). In the figure under Results, left: the posterior of the fraction f of axion-like lenses (uniform prior) of the mock "
               "sample, whose true value is dotted; the dashed curve uses the untempered probabilities. Right: ln B of "
               "'all lenses are CDM' against 'all are axion', lens by lens, for the test set's CDM lenses and for its axion "
               "lenses; a wrong turn is a lens the network misreads.", "",
@@ -282,7 +282,7 @@ def write_report(summary: dict, # the run's summary, as in summary.json
               *(f"- `{name}/`: checkpoints `best.pt` and `last.pt`, `history.csv`, `training.png`, `evaluation/`" for name in nets),
               "", "## Next", "",
               "- The tutorials (`nbs/tutorials/`) and chapters go through each step at length.",
-              f"- Another network on the same data and split, e.g. a small $D_4$-equivariant CNN (flips as well as rotations): "
+              f"- Another network on the same data and split, e.g. a small D4-equivariant CNN (flips as well as rotations): "
               f"`deeplense train --data {data} --model d4 --model-kwargs '{{\"channels\": [16, 32, 64, 128]}}' --epochs 4 "
               "--preprocess '{\"name\": \"standardize\"}' --augment '{\"dihedral\": true}' --out runs/d4`",
               f"- Score it on the test images: `deeplense evaluate --model runs/d4/best.pt --data {data} --test-split --out runs/d4/evaluation`",
