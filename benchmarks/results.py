@@ -30,7 +30,6 @@ import csv
 import importlib.util
 import json
 import os
-import platform
 import shlex
 import sys
 import time
@@ -45,6 +44,7 @@ import torch
 from deeplense.core import get_device, read_info
 from deeplense.evaluate import evaluate
 from deeplense.models import MODEL_NAMES, build_model, count_parameters, export_model
+from deeplense.quickstart import hardware # the machine a timing was taken on: one function for every report
 from deeplense.simulate import PRESETS, preset, simulate_to_h5
 from deeplense.train import TrainConfig, fit_h5, load_checkpoint, predict, read_history
 
@@ -112,18 +112,6 @@ def _speed_module():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def hardware(device: torch.device) -> dict:
-    "What the timings depend on: CPU model, cores, threads, torch version, device (and GPU name)."
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration): pass
-    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
-    return dict(cpu=cpu, cores=os.cpu_count(), torch_threads=torch.get_num_threads(), torch=torch.__version__,
-                python=platform.python_version(), device=str(device), gpu=gpu, platform=platform.platform())
 
 
 def load() -> str:
