@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 from torch import Tensor
 
-from .core import get_device, make_generator
+from .core import get_device, make_generator, unknown_name_error
 from .datasets import LensDataset, split_indices
 from .evaluate import _jsonable, evaluate, plot_equivariance, plot_gallery
 from .inference import (calibrated_probabilities, class_log_likelihoods, fit_temperature, fraction_log_likelihood,
@@ -341,7 +341,7 @@ def quickstart(out: str | Path = "quickstart", # the report folder: new, empty, 
               ) -> dict: # the summary written to out/summary.json
     "Simulate, train a ResNet and an equivariant CNN, evaluate them, infer the axion fraction, write a report to `out`."
     import matplotlib.pyplot as plt
-    if scale not in SCALES: raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    if scale not in SCALES: raise unknown_name_error("scale", scale, SCALES)
     _check_int("seed", seed, 0)
     if threads is not None: _check_int("threads", threads, 1)
     s, dev = SCALES[scale], get_device(device)
