@@ -10,13 +10,15 @@ and DeepLense's regression results (0.27 / 0.22 / 0.13 dex on their own Models I
 `--no-npe`, sbi's neural posterior estimation reuses each trained regressor as its frozen embedding network
 (`deeplense.inference.posterior_from_regressor`, a flow fitted on a fresh simulated set) and the table reports the
 posterior median's MAE and the coverage of the 68% and 95% credible intervals on the test rows.
+The Cramer-Rao bound on log10 m_a (every other parameter known) at 1e-23.5, 1e-23 and 1e-22.5 eV says how much the
+images themselves can tell (`cramer_rao`).
 
 Training follows benchmarks/results.py (whose pieces are imported): a time budget per data set, the epochs planned
 from the measured speed of a training step so that the one-cycle schedule ends with the budget, a callback stopping
 at the first epoch boundary past it; `--budget-clock cpu` counts CPU time per thread, which other jobs on a shared
 machine disturb much less. Finished runs are cached in `--work` (row.json and the test predictions per run).
 
-    python benchmarks/regression.py --scale test                                    # seconds: the pipeline's test
+    python benchmarks/regression.py --scale test                                    # about a minute: the pipeline's test
     nice -n 5 python benchmarks/regression.py --scale cpu --threads 1 --budget-clock cpu   # about 35 CPU-minutes
     python benchmarks/regression.py --scale gpu                                     # DeepLense's sizes, full ResNet-18
 """
@@ -37,10 +39,10 @@ import h5py
 import numpy as np
 import torch
 
-from deeplense.core import get_device, read_info
+from deeplense.core import get_device, make_generator, read_info
 from deeplense.inference import expected_coverage, posterior_from_regressor, posterior_ranks
 from deeplense.models import count_parameters
-from deeplense.simulate import preset, simulate_to_h5
+from deeplense.simulate import preset, render_images, sample_params, simulate_to_h5
 from deeplense.train import TrainConfig, fit_h5, load_checkpoint, predict, read_history
 
 HERE = Path(__file__).resolve().parent
@@ -156,6 +158,27 @@ def npe_scores(checkpoint: Path, flow_path: Path, images: torch.Tensor, truth: n
                 npe_fit_cpu_min_per_thread=round(fit_s / 60, 2), npe_median=median)
 
 
+CR_MASSES = (-23.5, -23.0, -22.5) # log10 m_a [eV] at which the Cramer-Rao bound is reported
+
+
+def cramer_rao(dataset: str, s: Scale, n: int = 64, step: float = 0.05) -> dict:
+    "Median over `n` lenses of the Cramer-Rao bound on log10 m_a [dex], all other parameters known, at `CR_MASSES`."
+    config = simulation(dataset, s)
+    labels = torch.zeros(n, dtype=torch.long)
+    params, extra = sample_params(config, labels, make_generator(0))
+    def image(log_mass: float) -> torch.Tensor: # noise-free (n, H, W) [counts/s]
+        p = params | {TARGET: torch.full((n,), log_mass, dtype=torch.float64)}
+        p["vortex_half_length"] = config.vortex.length_scale * 10.0 ** (-22.0 - p[TARGET])
+        return render_images(config, p, extra, labels, None, torch.float64)[:, 0]
+    t, rms = (params[k][:, None, None] for k in ("exposure_time", "background_rms"))
+    out = {}
+    for m in CR_MASSES:
+        variance = rms ** 2 + image(m).clamp_min(0) / t # the noise model: background and Poisson
+        derivative = (image(m + step) - image(m - step)) / (2 * step)
+        out[f"cr_sigma_{m:+.1f}"] = round(float((derivative ** 2 / variance).sum((1, 2)).rsqrt().median()), 4)
+    return out
+
+
 def run_dir(work: Path, scale: str, dataset: str, model_kwargs: dict, threads: int) -> Path:
     "A run's directory: work/runs/SCALE/DATASET/resnet18-ARGUMENTS-threadsN."
     return work / "runs" / scale / dataset / f"{results.run_name(MODEL, model_kwargs)}-threads{threads}"
@@ -167,7 +190,7 @@ def run_one(dataset: str, scale: str, work: Path, seed: int, budget_minutes: flo
     run = run_dir(work, scale, dataset, model_kwargs, torch.get_num_threads())
     if (run / "row.json").exists():
         row = json.loads((run / "row.json").read_text())
-        if row["npe_mae"] is not None or not npe: return row
+        if (row["npe_mae"] is not None or not npe) and "cr_sigma_-23.0" in row: return row
     s = SCALES[scale]
     path, flow_path = dataset_files(dataset, scale, work, seed, device, npe)
     info = read_info(path)
@@ -200,7 +223,8 @@ def run_one(dataset: str, scale: str, work: Path, seed: int, budget_minutes: flo
                    threads=torch.get_num_threads(), command=command,
                    finished=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
         np.savez(run / "test_predictions.npz", rows=rows, truth=truth, estimate=estimate)
-    if npe:
+    if "cr_sigma_-23.0" not in row: row |= cramer_rao(dataset, s)
+    if npe and row["npe_mae"] is None:
         saved = dict(np.load(run / "test_predictions.npz"))
         images, truth = read_rows(path, saved["rows"])
         extra = npe_scores(run / "best.pt", flow_path, images, truth, s.n_samples, seed, device)
@@ -220,7 +244,9 @@ COLUMNS = { # column -> (Markdown header, format)
     "mae_light": ("MAE, m_a < 1e-23", "{:.3f}"), "mae_heavy": ("MAE, m_a > 1e-23", "{:.3f}"),
     "prior_mae": ("no-information MAE", "{:.3f}"), "deeplense_mae": ("DeepLense MAE (their data)", "{:.2f}"),
     "npe_mae": ("NPE median MAE", "{:.3f}"), "coverage68": ("coverage 68%", "{:.2f}"),
-    "coverage95": ("coverage 95%", "{:.2f}"), "load_before": ("load before", "{}"), "load_after": ("load after", "{}")}
+    "coverage95": ("coverage 95%", "{:.2f}"),
+    **{f"cr_sigma_{m:+.1f}": (f"Cramer-Rao bound at {m:g} [dex]", "{:.3f}") for m in CR_MASSES},
+    "load_before": ("load before", "{}"), "load_after": ("load after", "{}")}
 
 NOTES = """\
 - **No information** is the MAE of always answering the prior's centre, log10 m_a = -23: 0.5 dex in expectation on
@@ -235,6 +261,10 @@ NOTES = """\
   every preset (0.05", 0.101", 0.08"), and there it acts as a point mass at the host's centre whatever m_a is; the
   length reaches a pixel at m_a of about 6e-23 (Model I), 3e-23 (Model II) and 4e-23 eV (Model III). The columns
   m_a < 1e-23 and m_a > 1e-23 split the test lenses at the prior's centre.
+- The Cramer-Rao columns say how much a noisy image can tell about log10 m_a: the bound 1 / sqrt(Fisher information)
+  on its standard deviation, with every other parameter (source position, vortex angle, exposure) known, from
+  noise-free images at log10 m_a +- 0.05 and the presets' noise model (background and Poisson), median over 64
+  lenses. It is a floor no estimator can beat; above the prior's 2-dex width the images say nothing.
 - NPE: sbi's neural spline flow on the frozen regressor's output, fitted on a fresh simulated set (`flow_images` in
   the CSV) that the regressor never saw; coverage is the fraction of test lenses whose central 68% / 95% credible
   interval contains the truth (calibrated: 0.68 / 0.95; one standard error is about 0.02 / 0.01 here).
