@@ -257,9 +257,9 @@ NOTES = """\
   distances (1e12 Msun gives 1.28" instead of 1.66"). Their vortex is their own mass model; ours is a uniform line
   mass of half-length 0.03" x (1e-22 eV / m_a) through the host centre. The comparison is of pipelines on similar
   tasks, not on the same images.
-- The vortex is visible in proportion to its length: at m_a = 1e-22 eV its half-length is 0.03", below a pixel of
+- Only the vortex's length carries m_a: at m_a = 1e-22 eV its half-length is 0.03", below a pixel of
   every preset (0.05", 0.101", 0.08"), and there it acts as a point mass at the host's centre whatever m_a is; the
-  length reaches a pixel at m_a of about 6e-23 (Model I), 3e-23 (Model II) and 4e-23 eV (Model III). The columns
+  half-length reaches a pixel at m_a of about 6e-23 (Model I), 3e-23 (Model II) and 4e-23 eV (Model III). The columns
   m_a < 1e-23 and m_a > 1e-23 split the test lenses at the prior's centre.
 - The Cramer-Rao columns say how much a noisy image can tell about log10 m_a: the bound 1 / sqrt(Fisher information)
   on its standard deviation, with every other parameter (source position, vortex angle, exposure) known, from
