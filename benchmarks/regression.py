@@ -25,7 +25,6 @@ machine disturb much less. Finished runs are cached in `--work` (row.json and th
 from __future__ import annotations
 
 import argparse
-import csv
 import importlib.util
 import json
 import shlex
@@ -272,18 +271,9 @@ NOTES = """\
 
 
 def write_table(rows: list, out: Path, scale: str, env: dict, note: str | None):
-    "regression_{scale}.csv (every field), regression_{scale}.md (the main columns and notes), regression_{scale}.png."
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / f"regression_{scale}.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
-        w.writeheader()
-        w.writerows(rows)
-    commands = list(dict.fromkeys(r["command"] for r in rows))
-    lines = [f"# Axion-mass regression, `{scale}` scale", "", "Made with " + ", then ".join(f"`{c}`" for c in commands)
-             + f" (finished {max(r['finished'] for r in rows)}).", ""]
-    if note: lines += [f"**Note:** {note}", ""]
+    "regression_{scale}.csv (every field), regression_{scale}.md (the main columns and notes); results.py's layout."
     s = SCALES[scale]
-    lines += [f"Hardware: {env['cpu']}, {env['cores']} cores, torch {env['torch']}, device {env['device']}"
+    method = (f"Hardware: {env['cpu']}, {env['cores']} cores, torch {env['torch']}, device {env['device']}"
               + (f" ({env['gpu']})" if env["gpu"] else "") + f"; Python {env['python']}. Each data set is the preset's "
               f"axion class at its native resolution, log10 m_a uniform on [-24, -22]. A ResNet-18 regressor trains for "
               f"its budget (epochs planned from the measured speed of a training step; on the `cpu` clock the budget is "
@@ -291,11 +281,9 @@ def write_table(rows: list, out: Path, scale: str, env: dict, note: str | None):
               f"squared error of the standardised target, per-image standardisation, random dihedral augmentation; "
               f"the checkpoint of the lowest validation loss is scored; data and training seed {rows[0]['data_seed']} "
               f"(flow set: seed {rows[0]['data_seed'] + 1}); split 80/10/10; scores on the held-out test rows. Load "
-              f"averages (1/5/15 min) before and after each training run are in the table.", "",
-              "| " + " | ".join(h for h, _ in COLUMNS.values()) + " |", "|" + "---|" * len(COLUMNS)]
-    cells = lambda r: ("" if r.get(k) is None else f.format(r[k]) for k, (_, f) in COLUMNS.items())
-    lines += ["| " + " | ".join(cells(r)) + " |" for r in rows]
-    (out / f"regression_{scale}.md").write_text("\n".join(lines + ["", NOTES]))
+              f"averages (1/5/15 min) before and after each training run are in the table.")
+    results.write_tables(rows, out, f"regression_{scale}", f"Axion-mass regression, `{scale}` scale", note, method,
+                         COLUMNS, NOTES)
 
 
 def plot_predictions(rows: list, work: Path, out: Path, scale: str):

@@ -247,19 +247,34 @@ def finished_rows(work: Path, scale: str) -> list:
     return sorted(rows, key=lambda r: (DATASETS.index(r["dataset"]), MODEL_NAMES.index(r["model"]), r["params"]))
 
 
-def write_table(rows: list, out: Path, scale: str, env: dict, note: str | None):
-    "results_{scale}.csv (every field) and results_{scale}.md (the main columns, the hardware and the references)."
+def write_tables(rows: list, # one dict per run, with `command` and `finished`
+                 out: Path, # the folder of the tables
+                 stem: str, # file name without suffix, e.g. results_cpu
+                 title: str, # the Markdown title
+                 note: str | None, # a remark printed above the table
+                 method: str, # the paragraph on the hardware and the method, above the table
+                 columns: dict, # row key -> (Markdown header, format)
+                 footer: str): # text below the table (references, notes)
+    "STEM.csv (every field of every row) and STEM.md (the commands, the note, the method, the main columns, the footer)."
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / f"results_{scale}.csv", "w", newline="") as f:
+    with open(out / f"{stem}.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
         w.writeheader()
         w.writerows(rows)
     commands = list(dict.fromkeys(r["command"] for r in rows))
-    lines = [f"# DeepLense results, `{scale}` scale", "", "Made with " + ", then ".join(f"`{c}`" for c in commands)
+    lines = [f"# {title}", "", "Made with " + ", then ".join(f"`{c}`" for c in commands)
              + f" (finished {max(r['finished'] for r in rows)}).", ""]
     if note: lines += [f"**Note:** {note}", ""]
+    lines += [method, "", "| " + " | ".join(h for h, _ in columns.values()) + " |", "|" + "---|" * len(columns)]
+    cells = lambda r: ("" if r.get(k) is None else f.format(r[k]) for k, (_, f) in columns.items())
+    lines += ["| " + " | ".join(cells(r)) + " |" for r in rows]
+    (out / f"{stem}.md").write_text("\n".join(lines + ["", footer]))
+
+
+def write_table(rows: list, out: Path, scale: str, env: dict, note: str | None):
+    "results_{scale}.csv (every field), results_{scale}.md (the main columns, the hardware, the references) and .png."
     s = SCALES[scale]
-    lines += [f"Hardware: {env['cpu']}, {env['cores']} cores, torch {env['torch']}, device {env['device']}"
+    method = (f"Hardware: {env['cpu']}, {env['cores']} cores, torch {env['torch']}, device {env['device']}"
               + (f" ({env['gpu']})" if env["gpu"] else "") + f"; Python {env['python']}. Each network trains for its "
               f"budget (epochs planned from the measured speed of a training step; on the `cpu` clock the budget is "
               f"CPU time per thread, the time the run would take with the cores to itself), batch {s.batch_size}, "
@@ -267,11 +282,8 @@ def write_table(rows: list, out: Path, scale: str, env: dict, note: str | None):
               f"AdamW (peak learning rate 2e-3), random dihedral augmentation; data and training seed "
               f"{rows[0]['data_seed']}; split 80/10/10; scores on the held-out test rows. The load averages (1/5/15 "
               f"min) before and after each training run are in the table: above the core count, other jobs shared "
-              f"the cores and the timings are slower than the machine can do.", "",
-              "| " + " | ".join(h for h, _ in COLUMNS.values()) + " |", "|" + "---|" * len(COLUMNS)]
-    cells = lambda r: ("" if r[k] is None else f.format(r[k]) for k, (_, f) in COLUMNS.items())
-    lines += ["| " + " | ".join(cells(r)) + " |" for r in rows]
-    (out / f"results_{scale}.md").write_text("\n".join(lines + ["", REFERENCES]))
+              f"the cores and the timings are slower than the machine can do.")
+    write_tables(rows, out, f"results_{scale}", f"DeepLense results, `{scale}` scale", note, method, COLUMNS, REFERENCES)
     plot_table(rows, out, scale)
 
 
