@@ -325,17 +325,9 @@ def main(argv: list | None = None) -> list:
     p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     p.add_argument("--budget-minutes", type=float, default=None,
                    help="training time per data set (default: the scale's, which depends on the data set)")
-    p.add_argument("--budget-clock", choices=results.CLOCKS, default="wall",
-                   help="wall: the budget is wall-clock time; cpu: CPU time per thread, which other jobs on a shared "
-                        "machine disturb much less (the time the training would take if it had the cores alone)")
     p.add_argument("--width", type=int, default=None, help="ResNet-18 width (default: the scale's)")
     p.add_argument("--no-npe", action="store_true", help="skip the posterior (flow) on top of each regressor")
-    p.add_argument("--seed", type=int, default=0, help="seed of the simulation, the split and the training")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--device", default=None, help="cpu, cuda, mps, ...; default: CUDA, then MPS, then CPU")
-    p.add_argument("--work", type=Path, default=Path("regression_work"), help="simulated data and runs (reused)")
-    p.add_argument("--out", type=Path, default=HERE / "results", help="where regression_SCALE.csv, .md and .png go")
-    p.add_argument("--note", default=None, help="a remark printed above the table (e.g. the machine was shared)")
+    results.add_run_arguments(p, "regression")
     a = p.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     device, s = get_device(a.device), SCALES[a.scale]

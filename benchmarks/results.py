@@ -325,6 +325,19 @@ def _kwargs_arg(text: str) -> tuple:
     except json.JSONDecodeError as e: raise argparse.ArgumentTypeError(f"not valid JSON in {text!r}: {e}") from None
 
 
+def add_run_arguments(p: argparse.ArgumentParser, stem: str):
+    "The options every benchmark of this folder shares: clock, seed, threads, device, work and output folders, note."
+    p.add_argument("--budget-clock", choices=CLOCKS, default="wall",
+                   help="wall: the budget is wall-clock time; cpu: CPU time per thread, which other jobs on a shared "
+                        "machine disturb much less (the time the training would take if it had the cores alone)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the simulation, the split and the training")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--device", default=None, help="cpu, cuda, mps, ...; default: CUDA, then MPS, then CPU")
+    p.add_argument("--work", type=Path, default=Path(f"{stem}_work"), help="simulated data and runs (reused)")
+    p.add_argument("--out", type=Path, default=HERE / "results", help=f"where {stem}_SCALE.csv, .md and .png go")
+    p.add_argument("--note", default=None, help="a remark printed above the table (e.g. the machine was shared)")
+
+
 def main(argv: list | None = None) -> list:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scale", choices=SCALES, required=True)
@@ -332,17 +345,9 @@ def main(argv: list | None = None) -> list:
     p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     p.add_argument("--budget-minutes", type=float, default=None,
                    help="training time per network (default: the scale's)")
-    p.add_argument("--budget-clock", choices=CLOCKS, default="wall",
-                   help="wall: the budget is wall-clock time; cpu: CPU time per thread, which other jobs on a shared "
-                        "machine disturb much less (the time the training would take if it had the cores alone)")
     p.add_argument("--model-kwargs", nargs="+", type=_kwargs_arg, default=[], metavar="NAME=JSON",
                    help='build_model arguments replacing the scale\'s, e.g. resnet18=\'{"width": 16}\'')
-    p.add_argument("--seed", type=int, default=0, help="seed of the simulation, the split and the training")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--device", default=None, help="cpu, cuda, mps, ...; default: CUDA, then MPS, then CPU")
-    p.add_argument("--work", type=Path, default=Path("results_work"), help="simulated data and runs (reused)")
-    p.add_argument("--out", type=Path, default=HERE / "results", help="where results_SCALE.csv and .md go")
-    p.add_argument("--note", default=None, help="a remark printed above the table (e.g. the machine was shared)")
+    add_run_arguments(p, "results")
     a = p.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     device, s = get_device(a.device), SCALES[a.scale]
