@@ -44,7 +44,7 @@ import torch
 from deeplense.core import get_device, read_info
 from deeplense.evaluate import evaluate
 from deeplense.models import MODEL_NAMES, build_model, count_parameters, export_model
-from deeplense.quickstart import hardware # the machine a timing was taken on: one function for every report
+from deeplense.core import hardware # the machine a timing was taken on: one function for every report
 from deeplense.simulate import PRESETS, preset, simulate_to_h5
 from deeplense.train import TrainConfig, fit_h5, load_checkpoint, predict, read_history
 

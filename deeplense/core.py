@@ -10,6 +10,7 @@ import glob
 import importlib
 import json
 import os
+import platform
 import re
 import sys
 from dataclasses import dataclass
@@ -20,8 +21,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['LAYOUT_VERSION', 'CHUNK_BYTES', 'MAKE_DATA', 'get_device', 'make_generator', 'unknown_name_error', 'require',
-           'check_file', 'H5Info', 'read_info', 'H5Writer']
+__all__ = ['LAYOUT_VERSION', 'CHUNK_BYTES', 'MAKE_DATA', 'get_device', 'hardware', 'make_generator', 'unknown_name_error',
+           'require', 'check_file', 'H5Info', 'read_info', 'H5Writer']
 
 # %% ../nbs/00_core.ipynb #dad33056
 def get_device(device: str | torch.device | None = None, # an explicit choice ("cpu", "cuda:1", ...); None picks the best available
@@ -37,6 +38,19 @@ def get_device(device: str | torch.device | None = None, # an explicit choice ("
     if torch.cuda.is_available(): return torch.device("cuda")
     if torch.backends.mps.is_available(): return torch.device("mps")
     return torch.device("cpu")
+
+# %% ../nbs/00_core.ipynb #c0e1a2b4
+def hardware(device: torch.device) -> dict:
+    "What the timings depend on: CPU model, cores, torch threads, versions, device (and GPU name), load average."
+    cpu = platform.processor() or platform.machine()
+    try: cpu = next(l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name"))
+    except (OSError, StopIteration): pass
+    from deeplense import __version__
+    return dict(cpu=cpu, cores=os.cpu_count(), torch_threads=torch.get_num_threads(), device=str(device),
+                gpu=torch.cuda.get_device_name(device) if device.type == "cuda" else None, torch=torch.__version__,
+                python=platform.python_version(), deeplense=__version__, platform=platform.platform(),
+                load_average=list(os.getloadavg()) if hasattr(os, "getloadavg") else None)
+
 
 # %% ../nbs/00_core.ipynb #73b43a34
 def make_generator(seed: int, # the seed; the same seed gives the same stream

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import shlex
 import shutil
 import time
@@ -23,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 from torch import Tensor
 
-from .core import get_device, make_generator, unknown_name_error
+from .core import get_device, hardware, make_generator, unknown_name_error
 from .datasets import LensDataset, split_indices
 from .evaluate import _jsonable, evaluate, plot_equivariance, plot_gallery
 from .inference import (calibrated_probabilities, class_log_likelihoods, fit_temperature, fraction_log_likelihood,
@@ -34,7 +33,7 @@ from .train import TrainConfig, fit_h5, load_checkpoint, plot_history, predict
 
 # %% auto #0
 __all__ = ['FRACTIONS', 'SCALES', 'REPORT_ENTRIES', 'NICE_NAMES', 'QuickstartScale', 'prepare_out', 'dark_matter_inference',
-           'plot_dark_matter', 'hardware', 'duration', 'write_report', 'quickstart', 'figures', 'add_cli']
+           'plot_dark_matter', 'duration', 'write_report', 'quickstart', 'figures', 'add_cli']
 
 # %% ../nbs/13_quickstart.ipynb #2ff18ad2
 @dataclass(frozen=True)
@@ -173,17 +172,6 @@ def plot_dark_matter(result: dict, # from `dark_matter_inference` (calibrated pr
 
 # %% ../nbs/13_quickstart.ipynb #e7d7a6c7
 NICE_NAMES = {"no_sub": "no substructure", "cdm": "CDM subhalos", "axion": "axion vortex"}
-
-def hardware(device: torch.device) -> dict:
-    "What the timings depend on: CPU model, cores, torch threads, versions, device (and GPU name), load average."
-    cpu = platform.processor() or platform.machine()
-    try: cpu = next(l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name"))
-    except (OSError, StopIteration): pass
-    from deeplense import __version__
-    return dict(cpu=cpu, cores=os.cpu_count(), torch_threads=torch.get_num_threads(), device=str(device),
-                gpu=torch.cuda.get_device_name(device) if device.type == "cuda" else None, torch=torch.__version__,
-                python=platform.python_version(), deeplense=__version__, platform=platform.platform(),
-                load_average=list(os.getloadavg()) if hasattr(os, "getloadavg") else None)
 
 def duration(seconds: float) -> str:
     "A readable duration: 0.4 s, 38 s, 4 min 12 s, 1 h 3 min."
