@@ -19,7 +19,7 @@ at the first epoch boundary past it; `--budget-clock cpu` counts CPU time per th
 machine disturb much less. Finished runs are cached in `--work` (row.json and the test predictions per run).
 
     python benchmarks/regression.py --scale test                                    # about a minute: the pipeline's test
-    python benchmarks/regression.py --scale cpu --threads 1 --budget-clock cpu   # about 2.5 CPU-hours
+    python benchmarks/regression.py --scale cpu --threads 1 --budget-clock cpu   # about 2.2 CPU-hours
     python benchmarks/regression.py --scale gpu                                     # DeepLense's sizes, full ResNet-18
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ import json
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -87,12 +87,12 @@ SCALES = {
     "test": Scale(n_train=dict.fromkeys(DATASETS, 48), budget_minutes=dict.fromkeys(DATASETS, 0.05), batch_size=16,
                   max_epochs=2, n_flow=200, overrides={"n_pix": 32}, model_kwargs={"width": 4}, timing_s=0.5,
                   n_samples=100),
-    # one CPU core per data set, about 2.5 CPU-hours in all: the regressors learn nothing for their first ~100,000
+    # one CPU core per data set, about 2.2 CPU-hours in all: the regressors learn nothing for their first ~100,000
     # images seen (the loss stays at the prior's), so shorter budgets measure the plateau, not the network; model_i's
     # 150x150 images cost 4-5x the 64x64 ones per training step, so it gets fewer images and a longer budget;
     # ResNet-18 at width 11 has 0.33 M parameters
     "cpu": Scale(n_train={"model_i": 12_000, "model_ii": 30_000, "model_iii": 30_000},
-                 budget_minutes={"model_i": 70.0, "model_ii": 35.0, "model_iii": 35.0}, batch_size=64, max_epochs=100,
+                 budget_minutes={"model_i": 60.0, "model_ii": 35.0, "model_iii": 35.0}, batch_size=64, max_epochs=100,
                  n_flow=3000, model_kwargs={"width": 11}),
     # DeepLense's sizes (tens of thousands of axion images per set), the full-width ResNet-18
     "gpu": Scale(n_train=dict.fromkeys(DATASETS, 30_000), budget_minutes=dict.fromkeys(DATASETS, 30.0), batch_size=128,
@@ -197,10 +197,10 @@ def run_one(dataset: str, scale: str, work: Path, seed: int, budget_minutes: flo
     info = read_info(path)
     if not (run / "row.json").exists():
         budget_s = 60 * budget_minutes
-        epochs, step_rate = results.planned_epochs(MODEL, model_kwargs, path, s, budget_s, device, clock)
-        config = TrainConfig(task="regression", epochs=epochs, batch_size=s.batch_size, lr=2e-3,
-                             preprocess={"name": "standardize"}, augment={"dihedral": True}, seed=seed,
-                             device=str(device), progress=False)
+        config = TrainConfig(task="regression", batch_size=s.batch_size, lr=2e-3, preprocess={"name": "standardize"},
+                             augment={"dihedral": True}, seed=seed, device=str(device), progress=False)
+        epochs, step_rate = results.planned_epochs(MODEL, model_kwargs, path, s, budget_s, device, clock, config, [TARGET])
+        config = replace(config, epochs=epochs)
         load_before, stopped = results.load(), False
         start, cpu_start = time.perf_counter(), time.process_time()
         try: fit_h5(path, MODEL, run, config, model_kwargs, targets=[TARGET], fractions=FRACTIONS,
