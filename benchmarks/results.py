@@ -163,7 +163,8 @@ def planned_epochs(model: str, kwargs: dict, path: Path, s: Scale, budget_s: flo
     target = list(targets) if targets else "label"
     train, val = LensDataset(path, indices=rows[:n_trial], target=target), LensDataset(path, indices=rows[n_trial:], target=target)
     start = CLOCKS[clock]()
-    fit(net, train, val, replace(config, epochs=1, progress=False))
+    task = config.task if config.task != "auto" else "regression" if targets else "binary" if n_out == 1 else "multiclass"
+    fit(net, train, val, replace(config, epochs=1, progress=False, task=task))
     per_image = (CLOCKS[clock]() - start) / n_trial # a training step and its share of the validation
     return int(np.clip(round(budget_s / (per_image * n_train)), 1, s.max_epochs)), 1 / per_image
 
