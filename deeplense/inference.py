@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import csv
 import io
+import json
 import math
 import warnings
 from pathlib import Path
@@ -19,16 +20,19 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
-from .core import get_device, read_info
+from . import __version__
+from .core import get_device, read_info, unknown_name_error
 from .models import build_model
 from .preprocess import make_preprocess
-from .train import TrainConfig, fit
+from .train import TrainConfig, fit, read_checkpoint
 
 # %% auto #0
-__all__ = ['posterior_ranks', 'expected_coverage', 'grid_posterior', 'grid_interval', 'combine_log_posteriors', 'kde_log_density',
-           'class_log_likelihoods', 'fraction_log_likelihood', 'log_bayes_factor', 'fit_temperature',
-           'calibrated_probabilities', 'embed', 'FrozenEmbedding', 'LensPosterior', 'load_posterior',
-           'posterior_from_regressor', 'train_posterior', 'plot_coverage', 'summarize', 'infer', 'add_cli']
+__all__ = ['POSTERIOR_FORMAT', 'POSTERIOR_VERSION', 'MAKE_POSTERIOR', 'posterior_ranks', 'expected_coverage', 'grid_posterior',
+           'grid_interval', 'combine_log_posteriors', 'kde_log_density', 'synthetic_log_likelihood',
+           'population_log_posterior', 'binned_simulations', 'class_log_likelihoods', 'fraction_log_likelihood',
+           'log_bayes_factor', 'fit_temperature', 'calibrated_probabilities', 'embed', 'FrozenEmbedding',
+           'LensPosterior', 'load_posterior', 'posterior_from_regressor', 'train_posterior', 'plot_coverage',
+           'summarize', 'infer', 'add_cli', 'infer_population']
 
 # %% ../nbs/10_inference.ipynb #c0cffe38
 def posterior_ranks(samples: Tensor, # (S, B, P) posterior samples of B lenses
@@ -86,6 +90,51 @@ def kde_log_density(samples: Tensor, # (S, N) samples of one parameter for N len
     log_k = -0.5 * z ** 2 - 0.5 * math.log(2 * math.pi) - h.log()[:, None]
     return log_k.logsumexp(0) - math.log(S)
 
+# %% ../nbs/10_inference.ipynb #08f27859
+def synthetic_log_likelihood(summaries: Tensor, # (N, D) summaries, e.g. `LensPosterior.summaries(images)`
+                             sim_summaries: Tensor, # (..., G, K, D) summaries of K simulations at each of G values of the parameter
+                             sim_values: Tensor, # (G,) those values, increasing
+                             grid: Tensor, # (F,) where to evaluate, within [sim_values[0], sim_values[-1]]
+                             scale: float = 1.0, # the covariance's factor (1 / N + 1 / K for a mean of N summaries)
+                            ) -> Tensor: # (..., N, F) log N(s_i; mean(value), scale cov(value))
+    "Gaussian synthetic log-likelihood (Wood 2010) on a grid: the simulated summaries' mean and covariance, interpolated linearly."
+    sim = sim_summaries.to(torch.float64)
+    D = sim.shape[-1]
+    mean = sim.mean(-2) # (..., G, D)
+    r = sim - mean[..., None, :]
+    cov = r.transpose(-1, -2) @ r / (sim.shape[-2] - 1) # (..., G, D, D)
+    size = cov.diagonal(dim1=-2, dim2=-1).mean(-1).clamp_min(1e-30)[..., None, None] # a summary constant in the
+    cov = cov + 1e-9 * size * torch.eye(D, dtype=sim.dtype, device=sim.device)      # simulations stays invertible
+    values, grid = sim_values.to(sim), grid.to(sim)
+    j = torch.searchsorted(values, grid).clamp(1, len(values) - 1) # (F,) the simulated value above each grid point
+    t = ((grid - values[j - 1]) / (values[j] - values[j - 1])).clamp(0, 1)
+    m = torch.lerp(mean[..., j - 1, :], mean[..., j, :], t[:, None]) # (..., F, D)
+    c = torch.lerp(cov[..., j - 1, :, :], cov[..., j, :, :], t[:, None, None]) # convex combinations stay positive definite
+    x = summaries.to(sim).reshape(len(summaries), *[1] * (m.dim() - 1), D)
+    return torch.distributions.MultivariateNormal(m, covariance_matrix=scale * c).log_prob(x).movedim(0, -2)
+
+def population_log_posterior(summaries: Tensor, # (N, D) the lenses' summaries
+                             sim_summaries: Tensor, # (G, K, D) summaries of K simulations at each of G values
+                             sim_values: Tensor, # (G,) those values, increasing
+                             grid: Tensor, # (F,) where to evaluate
+                             log_prior: Tensor | None = None, # (F,) prior of the shared parameter; None: uniform on the grid
+                            ) -> Tensor: # (F,) log probabilities (`grid_posterior`)
+    "The posterior of a parameter all N lenses share: the mean of their summaries against the simulations' (central limit theorem)."
+    n, k = len(summaries), sim_summaries.shape[-2]
+    total = synthetic_log_likelihood(summaries.mean(0, keepdim=True), sim_summaries, sim_values, grid, 1 / n + 1 / k)[0]
+    return grid_posterior(total if log_prior is None else total + log_prior.to(total))
+
+def binned_simulations(values: Tensor, # (M,) the shared parameter of M simulations drawn from its prior
+                       summaries: Tensor, # (M, D) their summaries
+                       n_bins: int = 20, # G: groups of equal size, by increasing value
+                      ) -> tuple[Tensor, Tensor]: # (G,) the groups' mean values, (G, K, D) their summaries (K = M // G)
+    "Simulations from a prior, grouped into `population_log_posterior`'s (values, K summaries per value) by quantiles of the value."
+    if not 2 <= n_bins <= len(values) // 2:
+        raise ValueError(f"{len(values)} simulations cannot make {n_bins} groups of two or more; simulate more or use fewer bins")
+    k = len(values) // n_bins
+    order = values.argsort()[: n_bins * k].reshape(n_bins, k) # the few largest left over
+    return values[order].to(torch.float64).mean(1), summaries[order]
+
 # %% ../nbs/10_inference.ipynb #56ee9eff
 def class_log_likelihoods(probs: Tensor, # (N, K) class probabilities of a classifier
                           train_prior: Tensor, # (K,) class frequencies of its training set
@@ -140,6 +189,9 @@ def calibrated_probabilities(logits: Tensor, # (N, K) logits, or (N,) / (N, 1) b
     return (_two_class(logits) / temperature).softmax(-1)
 
 # %% ../nbs/10_inference.ipynb #c30a036f
+POSTERIOR_FORMAT, POSTERIOR_VERSION = "deeplense-posterior", 1 # what `LensPosterior.save` writes
+MAKE_POSTERIOR = "train one with `train_posterior` or `posterior_from_regressor` and save it with LensPosterior.save"
+
 def embed(net: nn.Module, # the embedding network, in eval mode
           preprocess, # images -> network inputs
           images: Tensor, # (B, C, H, W) raw images
@@ -216,8 +268,8 @@ class LensPosterior:
     def state(self) -> dict:
         "Plain data (tensors, lists, dicts, numbers, strings) from which `from_state` rebuilds this posterior."
         cpu = lambda sd: {k: v.detach().cpu() for k, v in sd.items()}
-        return dict(format="deeplense-posterior", version=1, spec=self.spec, embedding=cpu(self.embedding.net.state_dict()),
-                    flow=cpu(self.flow.state_dict()))
+        return dict(format=POSTERIOR_FORMAT, version=POSTERIOR_VERSION, deeplense_version=__version__, spec=self.spec,
+                    embedding=cpu(self.embedding.net.state_dict()), flow=cpu(self.flow.state_dict()))
 
     def save(self, path: str | Path) -> Path:
         "Save with `torch.save` (loadable with `weights_only=True`)."
@@ -240,14 +292,8 @@ class LensPosterior:
 def load_posterior(path: str | Path, # a file written by `LensPosterior.save`
                    device: str | torch.device | None = None,
                   ) -> LensPosterior:
-    "Load a saved posterior (with `torch.load(weights_only=True)`)."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"no posterior file at {path}")
-    try: state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e: raise ValueError(f"{path} is not a readable posterior file: {e}") from None
-    if not isinstance(state, dict) or state.get("format") != "deeplense-posterior":
-        raise ValueError(f"{path} is not a DeepLense posterior (write one with LensPosterior.save)")
-    return LensPosterior.from_state(state, device)
+    "Load a saved posterior (`read_checkpoint`'s checks: format, version, `torch.load(weights_only=True)`)."
+    return LensPosterior.from_state(read_checkpoint(path, POSTERIOR_FORMAT, POSTERIOR_VERSION, "posterior", MAKE_POSTERIOR), device)
 
 # %% ../nbs/10_inference.ipynb #3f72dfb0
 class _NoTracker:
@@ -410,6 +456,11 @@ def infer(posterior: LensPosterior | str | Path, # a posterior, or the file it w
 
 def _run_infer(args) -> int:
     infer(args.model, args.data, args.out, n_samples=args.samples, batch_size=args.batch_size, plots=not args.no_plots)
+    if args.population:
+        r = infer_population(args.model, args.data, args.population, args.out, args.shared, args.bins, args.batch_size,
+                             not args.no_plots)
+        print(f"{r['parameter']} shared by the {r['n_lenses']} lenses: {r['median']:.4g}, 68% [{r['lo68']:.4g}, {r['hi68']:.4g}], "
+              f"95% [{r['lo95']:.4g}, {r['hi95']:.4g}] ({Path(args.out) / 'population.json'})")
     return 0
 
 def add_cli(subparsers):
@@ -422,4 +473,63 @@ def add_cli(subparsers):
     p.add_argument("--samples", type=int, default=1000, help="posterior samples per lens (default 1000)")
     p.add_argument("--batch-size", type=int, default=256, help="lenses per batch (default 256)")
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
+    p.add_argument("--population", metavar="SIMS.h5", help="also the posterior of a parameter all the lenses share, against "
+                   "these simulations (the parameter drawn from its prior): population.csv, .json, .png")
+    p.add_argument("--shared", help="the shared parameter (default: the posterior's first)")
+    p.add_argument("--bins", type=int, default=20, help="groups of the simulations for --population (default 20)")
     p.set_defaults(run=_run_infer)
+
+# %% ../nbs/10_inference.ipynb #1a4ac099
+def _summaries_of_file(posterior: LensPosterior, path: str | Path, batch_size: int, names: tuple = ()) -> tuple:
+    "The posterior's CNN summaries of every image of a DeepLense file, and the parameters `names` of its rows."
+    info = read_info(path)
+    if list(info.image_shape) != list(posterior.spec["image_shape"]):
+        raise ValueError(f"{path} has images of shape {info.image_shape}; the posterior was trained on {posterior.spec['image_shape']}")
+    missing = [k for k in names if k not in info.param_names]
+    if missing: raise ValueError(f"{path} has no parameter {missing[0]!r} (it has {', '.join(info.param_names)})")
+    with h5py.File(path, "r") as f:
+        s = torch.cat([posterior.summaries(torch.from_numpy(f["images"][i:i + batch_size])) for i in range(0, info.n, batch_size)])
+        return s.cpu(), {k: torch.from_numpy(f[f"params/{k}"][:]) for k in names}
+
+def infer_population(posterior: LensPosterior | str | Path, # a posterior, or the file it was saved to
+                     data: str | Path, # a DeepLense HDF5 file of lenses that share the parameter
+                     simulations: str | Path, # a DeepLense HDF5 file simulated with the parameter drawn from its prior
+                     out: str | Path, # directory for population.csv, population.json and population.png
+                     shared: str | None = None, # the shared parameter; None: the posterior's first
+                     n_bins: int = 20, # groups of the simulations (`binned_simulations`)
+                     batch_size: int = 256, # images per batch
+                     plots: bool = True,
+                    ) -> dict: # parameter, median, lo68, hi68, lo95, hi95, n_lenses, n_simulations
+    "The posterior of a parameter every lens of `data` shares, from the synthetic likelihood against `simulations`."
+    if not isinstance(posterior, LensPosterior): posterior = load_posterior(posterior)
+    shared = shared or posterior.param_names[0]
+    if shared not in posterior.param_names: raise unknown_name_error("posterior parameter", [shared], posterior.param_names)
+    p = posterior.param_names.index(shared)
+    sims, params = _summaries_of_file(posterior, simulations, batch_size, (shared,))
+    ok = torch.isfinite(params[shared])
+    if not ok.any(): raise ValueError(f"{simulations} has no finite {shared!r}: simulate the class that has it")
+    values, sim_summaries = binned_simulations(params[shared][ok], sims[ok], n_bins)
+    lenses, _ = _summaries_of_file(posterior, data, batch_size)
+    grid = torch.linspace(posterior.spec["low"][p], posterior.spec["high"][p], 401, dtype=torch.float64)
+    log_post = population_log_posterior(lenses, sim_summaries, values, grid)
+    q = {k: grid_interval(grid, log_post, level) for k, level in (("68", 0.68), ("95", 0.95))}
+    result = dict(parameter=shared, median=grid_interval(grid, log_post, 0.0)[0].item(), lo68=q["68"][0].item(),
+                  hi68=q["68"][1].item(), lo95=q["95"][0].item(), hi95=q["95"][1].item(), n_lenses=len(lenses),
+                  n_simulations=int(ok.sum()))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "population.json").write_text(json.dumps(result, indent=1) + "\n")
+    with open(out / "population.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([shared, "log_probability"])
+        writer.writerows([f"{v:.6g}", f"{lp:.6g}"] for v, lp in zip(grid.tolist(), log_post.tolist()))
+    if plots:
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        ax.plot(grid, log_post.exp() / (grid[1] - grid[0]))
+        ax.axvspan(result["lo95"], result["hi95"], alpha=0.15, label="95%")
+        ax.set(xlabel=shared, ylabel="posterior density", title=f"{len(lenses)} lenses of {Path(data).name}")
+        ax.legend()
+        fig.savefig(out / "population.png", dpi=100, bbox_inches="tight")
+        plt.close(fig)
+    return result
