@@ -27,15 +27,19 @@ __all__ = ['LAYOUT_VERSION', 'CHUNK_BYTES', 'MAKE_DATA', 'get_device', 'hardware
 # %% ../nbs/00_core.ipynb #dad33056
 def get_device(device: str | torch.device | None = None, # an explicit choice ("cpu", "cuda:1", ...); None picks the best available
               ) -> torch.device:
-    "The device to compute on: `device` if given, else CUDA, then Apple's MPS, then the CPU."
+    "The device to compute on: `device` if given, else CUDA (under torchrun the rank's GPU, `LOCAL_RANK`), then Apple's MPS, then the CPU."
     if device is not None:
-        device = torch.device(device)
+        try: device = torch.device(device)
+        except RuntimeError: raise ValueError(f"unknown device {device!r}: use cpu, cuda, cuda:N or mps") from None
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {str(device)!r} was asked for, but CUDA is not available on this machine")
+        if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {str(device)!r} was asked for, but this machine has {torch.cuda.device_count()} CUDA devices")
         if device.type == "mps" and not torch.backends.mps.is_available():
             raise ValueError(f"device {str(device)!r} was asked for, but MPS is not available on this machine")
         return device
-    if torch.cuda.is_available(): return torch.device("cuda")
+    if torch.cuda.is_available(): # one process per GPU under torchrun, which sets LOCAL_RANK
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"])) if "LOCAL_RANK" in os.environ else torch.device("cuda")
     if torch.backends.mps.is_available(): return torch.device("mps")
     return torch.device("cpu")
 

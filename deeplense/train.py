@@ -316,8 +316,7 @@ def fit(model: nn.Module, # any network: (B, C, H, W) -> (B, n_outputs)
     if len(train_data) == 0: raise ValueError("the training set is empty")
     monitor, sign = _monitor(c, val_data is not None)
     rank, world = init_distributed()
-    device = get_device(c.device if c.device or world == 1 or not torch.cuda.is_available()
-                        else f"cuda:{os.environ.get('LOCAL_RANK', '0')}")
+    device = get_device(c.device) # None: under torchrun, the rank's GPU
     if device.type == "cuda": torch.cuda.set_device(device)
     show, amp, out = c.progress and rank == 0, c.amp and device.type == "cuda", Path(out) if out is not None else None
     meta = dict(meta or {}) | dict(task=c.task, preprocess=c.preprocess)
