@@ -32,8 +32,8 @@ from .train import load_checkpoint, predict
 
 # %% auto #0
 __all__ = ['plot_roc', 'plot_precision_recall', 'plot_confusion_matrix', 'plot_calibration', 'plot_binned', 'plot_gallery',
-           'log_probabilities', 'saliency_maps', 'plot_saliency', 'rotation_errors', 'plot_equivariance', 'evaluate',
-           'add_cli']
+           'log_probabilities', 'saliency_maps', 'plot_saliency', 'rotation_errors', 'plot_equivariance', 'jsonable',
+           'evaluate', 'add_cli']
 
 # %% ../nbs/08_evaluate.ipynb #e840f080
 def _axes(ax: Axes | None, figsize=(4.5, 4)) -> Axes:
@@ -226,11 +226,11 @@ def plot_equivariance(angles, # rotation angles [deg]
     return ax.figure
 
 # %% ../nbs/08_evaluate.ipynb #8da4b5f4
-def _jsonable(x):
+def jsonable(x): # a dict, list, tensor, array or number, e.g. metrics
     "`x` with numpy and torch numbers and arrays as Python ones and NaN as None (JSON's null)."
-    if isinstance(x, dict): return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (Tensor, np.ndarray)): return _jsonable(x.tolist())
-    if isinstance(x, (list, tuple)): return [_jsonable(v) for v in x]
+    if isinstance(x, dict): return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (Tensor, np.ndarray)): return jsonable(x.tolist())
+    if isinstance(x, (list, tuple)): return [jsonable(v) for v in x]
     if isinstance(x, (bool, np.bool_)): return bool(x)
     if isinstance(x, (int, np.integer)): return int(x)
     if isinstance(x, (float, np.floating)): return None if math.isnan(x) else float(x)
@@ -315,7 +315,7 @@ def evaluate(model: nn.Module | str | Path, # a classifier, or the path of a che
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, fig in figures.items(): fig.savefig(out_dir / f"{name}.png", dpi=110)
-    metrics = _jsonable(metrics)
+    metrics = jsonable(metrics)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, allow_nan=False))
     return metrics
 

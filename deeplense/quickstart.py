@@ -24,7 +24,7 @@ from torch import Tensor
 
 from .core import get_device, hardware, make_generator, unknown_name_error
 from .datasets import LensDataset, split_indices
-from .evaluate import _jsonable, evaluate, plot_equivariance, plot_gallery
+from .evaluate import jsonable, evaluate, plot_equivariance, plot_gallery
 from .inference import (calibrated_probabilities, class_log_likelihoods, fit_temperature, fraction_log_likelihood,
                                  grid_interval, grid_posterior, log_bayes_factor)
 from .models import GROUPS, count_parameters
@@ -396,7 +396,7 @@ def quickstart(out: str | Path = "quickstart", # the report folder: new, empty, 
         summary |= dict(stages=stages.done, total_seconds=stages.elapsed,
                         finished=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
         summary["hardware"]["load_average_end"] = hardware(dev)["load_average"]
-        summary = _jsonable(summary)
+        summary = jsonable(summary)
         (out / "summary.json").write_text(json.dumps(summary, indent=1, allow_nan=False))
         write_report(summary, out)
     finally: torch.set_num_threads(previous_threads)
