@@ -14,7 +14,7 @@ The Cramer-Rao bound on log10 m_a (every other parameter known) at 1e-23.5, 1e-2
 images themselves can tell (`cramer_rao`).
 
 Training follows benchmarks/results.py (whose pieces are imported): a time budget per data set, the epochs planned
-from the measured speed of a training step so that the one-cycle schedule ends with the budget, a callback stopping
+from a one-epoch trial of the training pipeline so that the one-cycle schedule ends with the budget, a callback stopping
 at the first epoch boundary past it; `--budget-clock cpu` counts CPU time per thread, which other jobs on a shared
 machine disturb much less. Finished runs are cached in `--work` (row.json and the test predictions per run).
 
@@ -75,7 +75,7 @@ class Scale:
     n_flow: int # fresh simulations on which the posterior's flow is fitted
     overrides: dict = field(default_factory=dict) # simulation overrides of every preset (e.g. a smaller image)
     model_kwargs: dict = field(default_factory=dict) # build_model arguments of the ResNet-18
-    timing_s: float = 10.0 # how long the training speed is measured, to plan the epochs [s]
+    timing_s: float = 10.0 # about how long the planning trial trains [s]
     n_samples: int = 1000 # posterior samples per test lens
 
     def n_images(self, dataset: str) -> int:
@@ -278,7 +278,7 @@ def write_table(rows: list, out: Path, scale: str, env: dict, note: str | None):
     method = (f"Hardware: {env['cpu']}, {env['cores']} cores, torch {env['torch']}, device {env['device']}"
               + (f" ({env['gpu']})" if env["gpu"] else "") + f"; Python {env['python']}. Each data set is the preset's "
               f"axion class at its native resolution, log10 m_a uniform on [-24, -22]. A ResNet-18 regressor trains for "
-              f"its budget (epochs planned from the measured speed of a training step; on the `cpu` clock the budget is "
+              f"its budget (epochs planned from a one-epoch trial of the training pipeline; on the `cpu` clock the budget is "
               f"CPU time per thread), batch {s.batch_size}, one-cycle AdamW (peak learning rate 2e-3) on the mean "
               f"squared error of the standardised target, per-image standardisation, random dihedral augmentation; "
               f"the checkpoint of the lowest validation loss is scored; data and training seed {rows[0]['data_seed']} "

@@ -6,8 +6,10 @@ between runs) -> `fit_h5` (80/10/10 split, one-cycle AdamW, dihedral augmentatio
 test rows (figures and metrics.json per run). The table gives parameters, training time, inference images/s, macro
 AUC and accuracy, and for lens finding AUC, TPR0 and TPR10, with the seeds, the hardware and the load average.
 
-Each network trains for a time budget: the number of epochs is planned from the measured speed of a training step,
-so that the learning-rate schedule ends when the budget does, and a `callback` to fit_h5 stops the run
+Each network trains for a time budget: the number of epochs is planned from a one-epoch trial of the training
+pipeline on the file's first rows, so that the learning-rate schedule ends when the budget does (the committed
+results_cpu tables were planned from bare training steps, which overestimated the speed: see their `planned_epochs`
+column), and a `callback` to fit_h5 stops the run
 at the first epoch boundary past the budget. The budget is wall-clock time, or with `--budget-clock cpu`
 CPU time per thread: what the run would take with the cores to itself, which other jobs on a shared machine disturb
 much less. The table is made from every finished run of the scale in `--work`, so several invocations add up to one
@@ -66,7 +68,7 @@ class Scale:
     overrides: dict = field(default_factory=dict) # simulation overrides of every preset (e.g. a smaller image)
     model_kwargs: dict = field(default_factory=dict) # network name -> build_model keyword arguments
     n_equivariance: int = 16 # test images of evaluate's rotation curve
-    timing_s: float = 10.0 # how long the training speed is measured, to plan the epochs [s]
+    timing_s: float = 10.0 # about how long the planning trial trains [s]
 
     def n_images(self, n_classes: int) -> int:
         "Images to simulate so that the training split has `n_train` (or `per_class` per class) of them."
@@ -286,7 +288,7 @@ def write_table(rows: list, out: Path, scale: str, env: dict, note: str | None):
     s = SCALES[scale]
     method = (f"Hardware: {env['cpu']}, {env['cores']} cores, torch {env['torch']}, device {env['device']}"
               + (f" ({env['gpu']})" if env["gpu"] else "") + f"; Python {env['python']}. Each network trains for its "
-              f"budget (epochs planned from the measured speed of a training step; on the `cpu` clock the budget is "
+              f"budget (epochs planned from a one-epoch trial of the training pipeline; on the `cpu` clock the budget is "
               f"CPU time per thread, the time the run would take with the cores to itself), batch {s.batch_size}, "
               f"one-cycle "
               f"AdamW (peak learning rate 2e-3), random dihedral augmentation; data and training seed "
