@@ -290,10 +290,9 @@ def write_table(rows: list, out: Path, scale: str, env: dict, note: str | None):
 
 def plot_predictions(rows: list, work: Path, out: Path, scale: str):
     "regression_{scale}.png: predicted against true log10 m_a on the test rows, one panel per data set."
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(rows), figsize=(3.6 * len(rows), 3.7), squeeze=False)
+    from matplotlib.figure import Figure # no pyplot: drawing must not switch the backend of a notebook that runs this
+    fig = Figure(figsize=(3.6 * len(rows), 3.7))
+    axes = fig.subplots(1, len(rows), squeeze=False)
     for ax, r in zip(axes[0], rows):
         p = np.load(run_dir(work, scale, r["dataset"], json.loads(r["model_kwargs"]), r["threads"]) / "test_predictions.npz")
         ax.plot(p["truth"], p["estimate"], ".", ms=2, alpha=0.4, label="regressor")
@@ -312,7 +311,6 @@ def plot_predictions(rows: list, work: Path, out: Path, scale: str):
     axes[0][0].legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     fig.savefig(out / f"regression_{scale}.png", dpi=110)
-    plt.close(fig)
 
 
 def finished_rows(work: Path, scale: str) -> list:

@@ -305,11 +305,10 @@ BAR_AUC = {"model_ii": 0.996} # the cpu scale's bar: a 0.3 M ResNet, 6 minutes, 
 
 def plot_table(rows: list, out: Path, scale: str):
     "results_{scale}.png: the test score of every network on every data set (macro AUC; for lens finding also TPR10)."
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure # no pyplot: drawing must not switch the backend of a notebook that runs this
     datasets = [d for d in DATASETS if any(r["dataset"] == d for r in rows)]
-    fig, axes = plt.subplots(1, len(datasets), figsize=(3.2 * len(datasets), 3.6), squeeze=False)
+    fig = Figure(figsize=(3.2 * len(datasets), 3.6))
+    axes = fig.subplots(1, len(datasets), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
         mine = [r for r in rows if r["dataset"] == dataset]
         x = np.arange(len(mine))
@@ -327,7 +326,6 @@ def plot_table(rows: list, out: Path, scale: str):
     fig.suptitle(f"DeepLense `{scale}` scale: every network on every simulated data set", fontsize=10)
     fig.tight_layout(rect=(0, 0.12, 1, 1))
     fig.savefig(out / f"results_{scale}.png", dpi=110)
-    plt.close(fig)
 
 
 def _kwargs_arg(text: str) -> tuple:

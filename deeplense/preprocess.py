@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .core import unknown_name_error
+
 # %% auto #0
 __all__ = ['DIHEDRAL_NAMES', 'PADDING_MODES', 'PREPROCESSORS', 'check_images', 'cmu_deeplens_preprocess', 'minmax_normalize',
            'standardize', 'asinh_stretch', 'dihedral_compose', 'dihedral_inverse', 'dihedral_transform',
@@ -271,8 +273,8 @@ def make_preprocess(spec: dict, # {"name": one of PREPROCESSORS, **that function
     "The preprocessing function `images -> images` that a JSON spec describes."
     if not isinstance(spec, dict): raise TypeError(f"a preprocessing spec must be a dict like {{'name': 'minmax'}}, got {spec!r}")
     name = spec.get("name")
-    if name not in PREPROCESSORS:
-        raise ValueError(f"unknown preprocessing {name!r} in spec {spec!r}; valid names: {list(PREPROCESSORS)}")
+    if name is None: raise ValueError(f"a preprocessing spec needs a 'name' (one of {', '.join(PREPROCESSORS)}), got {spec!r}")
+    if name not in PREPROCESSORS: raise unknown_name_error("preprocessing name", str(name), PREPROCESSORS, where=f"spec {spec!r}")
     fn = PREPROCESSORS[name]
     kwargs = _spec_kwargs({k: v for k, v in spec.items() if k != "name"}, fn, f"{name!r} preprocessing", ("images", "name"))
     return functools.partial(fn, **kwargs)
