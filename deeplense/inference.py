@@ -394,6 +394,13 @@ def plot_coverage(levels: Tensor, # (L,) credibility levels
     return ax
 
 # %% ../nbs/10_inference.ipynb #2a87fb95
+def _read_lenses_info(posterior: LensPosterior, path: str | Path):
+    "`read_info` of a file of lenses, after checking that its images have the shape the posterior was trained on."
+    info = read_info(path)
+    if list(info.image_shape) != list(posterior.spec["image_shape"]):
+        raise ValueError(f"{path} has images of shape {info.image_shape}; the posterior was trained on {posterior.spec['image_shape']}")
+    return info
+
 def summarize(samples: Tensor, # (S, N, P) posterior samples
              ) -> dict: # name -> (N, P): median, lo68, hi68, lo95, hi95
     "The median and equal-tailed 68% and 95% intervals of every lens's posterior samples."
@@ -409,9 +416,7 @@ def infer(posterior: LensPosterior | str | Path, # a posterior, or the file it w
          ) -> dict: # summary statistics (`summarize`), and coverage when truths are known
     "Sample every lens's posterior from an HDF5 file, write samples, a summary table and plots."
     if not isinstance(posterior, LensPosterior): posterior = load_posterior(posterior)
-    info, names = read_info(data), posterior.param_names
-    if list(info.image_shape) != list(posterior.spec["image_shape"]):
-        raise ValueError(f"{data} has images of shape {info.image_shape}; the posterior was trained on {posterior.spec['image_shape']}")
+    info, names = _read_lenses_info(posterior, data), posterior.param_names
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with h5py.File(data, "r") as f:
@@ -482,9 +487,7 @@ def add_cli(subparsers):
 # %% ../nbs/10_inference.ipynb #1a4ac099
 def _summaries_of_file(posterior: LensPosterior, path: str | Path, batch_size: int, names: tuple = ()) -> tuple:
     "The posterior's CNN summaries of every image of a DeepLense file, and the parameters `names` of its rows."
-    info = read_info(path)
-    if list(info.image_shape) != list(posterior.spec["image_shape"]):
-        raise ValueError(f"{path} has images of shape {info.image_shape}; the posterior was trained on {posterior.spec['image_shape']}")
+    info = _read_lenses_info(posterior, path)
     missing = [k for k in names if k not in info.param_names]
     if missing: raise ValueError(f"{path} has no parameter {missing[0]!r} (it has {', '.join(info.param_names)})")
     with h5py.File(path, "r") as f:
@@ -513,7 +516,7 @@ def infer_population(posterior: LensPosterior | str | Path, # a posterior, or th
     grid = torch.linspace(posterior.spec["low"][p], posterior.spec["high"][p], 401, dtype=torch.float64)
     log_post = population_log_posterior(lenses, sim_summaries, values, grid)
     q = {k: grid_interval(grid, log_post, level) for k, level in (("68", 0.68), ("95", 0.95))}
-    result = dict(parameter=shared, median=grid_interval(grid, log_post, 0.0)[0].item(), lo68=q["68"][0].item(),
+    result = dict(parameter=shared, median=grid_interval(grid, log_post, 0.0)[0].item(), lo68=q["68"][0].item(), # level 0: the median
                   hi68=q["68"][1].item(), lo95=q["95"][0].item(), hi95=q["95"][1].item(), n_lenses=len(lenses),
                   n_simulations=int(ok.sum()))
     out = Path(out)
