@@ -275,9 +275,8 @@ NOTES = """\
 def write_table(rows: list, out: Path, scale: str, env: dict, note: str | None):
     "regression_{scale}.csv (every field), regression_{scale}.md (the main columns and notes); results.py's layout."
     s = SCALES[scale]
-    method = (f"Hardware: {env['cpu']}, {env['cores']} cores, torch {env['torch']}, device {env['device']}"
-              + (f" ({env['gpu']})" if env["gpu"] else "") + f"; Python {env['python']}. Each data set is the preset's "
-              f"axion class at its native resolution, log10 m_a uniform on [-24, -22]. A ResNet-18 regressor trains for "
+    method = (results.hardware_sentence(env) + f" Each data set is the preset's axion class at its native resolution, "
+              f"log10 m_a uniform on [-24, -22]. A ResNet-18 regressor trains for "
               f"its budget (epochs planned from a one-epoch trial of the training pipeline; on the `cpu` clock the budget is "
               f"CPU time per thread), batch {s.batch_size}, one-cycle AdamW (peak learning rate 2e-3) on the mean "
               f"squared error of the standardised target, per-image standardisation, random dihedral augmentation; "

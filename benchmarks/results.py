@@ -283,12 +283,17 @@ def write_tables(rows: list, # one dict per run, with `command` and `finished`
     (out / f"{stem}.md").write_text("\n".join(lines + ["", footer]))
 
 
+def hardware_sentence(env: dict) -> str:
+    "The tables' first words: the machine of `hardware()`."
+    return (f"Hardware: {env['cpu']}, {env['cores']} cores, torch {env['torch']}, device {env['device']}"
+            + (f" ({env['gpu']})" if env["gpu"] else "") + f"; Python {env['python']}.")
+
+
 def write_table(rows: list, out: Path, scale: str, env: dict, note: str | None):
     "results_{scale}.csv (every field), results_{scale}.md (the main columns, the hardware, the references) and .png."
     s = SCALES[scale]
-    method = (f"Hardware: {env['cpu']}, {env['cores']} cores, torch {env['torch']}, device {env['device']}"
-              + (f" ({env['gpu']})" if env["gpu"] else "") + f"; Python {env['python']}. Each network trains for its "
-              f"budget (epochs planned from a one-epoch trial of the training pipeline; on the `cpu` clock the budget is "
+    method = (hardware_sentence(env) + f" Each network trains for its budget (epochs planned from a one-epoch trial "
+              f"of the training pipeline; on the `cpu` clock the budget is "
               f"CPU time per thread, the time the run would take with the cores to itself), batch {s.batch_size}, "
               f"one-cycle "
               f"AdamW (peak learning rate 2e-3), random dihedral augmentation; data and training seed "
