@@ -87,8 +87,8 @@ SCALES = {
     "test": Scale(n_train=dict.fromkeys(DATASETS, 48), budget_minutes=dict.fromkeys(DATASETS, 0.05), batch_size=16,
                   max_epochs=2, n_flow=200, overrides={"n_pix": 32}, model_kwargs={"width": 4}, timing_s=0.5,
                   n_samples=100),
-    # one CPU core per data set, about 2.2 CPU-hours in all: the regressors learn nothing for their first ~100,000
-    # images seen (the loss stays at the prior's), so shorter budgets measure the plateau, not the network; model_i's
+    # one CPU core per data set, about 2.2 CPU-hours in all: the regressors learn nothing for their first
+    # 50,000-100,000 images seen (the loss stays at the prior's), so shorter budgets measure the plateau, not the network; model_i's
     # 150x150 images cost 4-5x the 64x64 ones per training step, so it gets fewer images and a longer budget;
     # ResNet-18 at width 11 has 0.33 M parameters
     "cpu": Scale(n_train={"model_i": 12_000, "model_ii": 30_000, "model_iii": 30_000},

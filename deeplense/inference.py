@@ -92,26 +92,25 @@ def kde_log_density(samples: Tensor, # (S, N) samples of one parameter for N len
 
 # %% ../nbs/10_inference.ipynb #08f27859
 def synthetic_log_likelihood(summaries: Tensor, # (N, D) summaries, e.g. `LensPosterior.summaries(images)`
-                             sim_summaries: Tensor, # (..., G, K, D) summaries of K simulations at each of G values of the parameter
+                             sim_summaries: Tensor, # (G, K, D) summaries of K simulations at each of G values of the parameter
                              sim_values: Tensor, # (G,) those values, increasing
                              grid: Tensor, # (F,) where to evaluate, within [sim_values[0], sim_values[-1]]
                              scale: float = 1.0, # the covariance's factor (1 / N + 1 / K for a mean of N summaries)
-                            ) -> Tensor: # (..., N, F) log N(s_i; mean(value), scale cov(value))
+                            ) -> Tensor: # (N, F) log N(s_i; mean(value), scale cov(value))
     "Gaussian synthetic log-likelihood (Wood 2010) on a grid: the simulated summaries' mean and covariance, interpolated linearly."
     sim = sim_summaries.to(torch.float64)
     D = sim.shape[-1]
-    mean = sim.mean(-2) # (..., G, D)
-    r = sim - mean[..., None, :]
-    cov = r.transpose(-1, -2) @ r / (sim.shape[-2] - 1) # (..., G, D, D)
-    size = cov.diagonal(dim1=-2, dim2=-1).mean(-1).clamp_min(1e-30)[..., None, None] # a summary constant in the
-    cov = cov + 1e-9 * size * torch.eye(D, dtype=sim.dtype, device=sim.device)      # simulations stays invertible
+    mean = sim.mean(1) # (G, D)
+    r = sim - mean[:, None]
+    cov = r.transpose(1, 2) @ r / (sim.shape[1] - 1) # (G, D, D)
+    size = cov.diagonal(dim1=1, dim2=2).mean(1).clamp_min(1e-30)[:, None, None] # a summary constant in the
+    cov = cov + 1e-9 * size * torch.eye(D, dtype=sim.dtype, device=sim.device) # simulations stays invertible
     values, grid = sim_values.to(sim), grid.to(sim)
     j = torch.searchsorted(values, grid).clamp(1, len(values) - 1) # (F,) the simulated value above each grid point
     t = ((grid - values[j - 1]) / (values[j] - values[j - 1])).clamp(0, 1)
-    m = torch.lerp(mean[..., j - 1, :], mean[..., j, :], t[:, None]) # (..., F, D)
-    c = torch.lerp(cov[..., j - 1, :, :], cov[..., j, :, :], t[:, None, None]) # convex combinations stay positive definite
-    x = summaries.to(sim).reshape(len(summaries), *[1] * (m.dim() - 1), D)
-    return torch.distributions.MultivariateNormal(m, covariance_matrix=scale * c).log_prob(x).movedim(0, -2)
+    m = torch.lerp(mean[j - 1], mean[j], t[:, None]) # (F, D)
+    c = torch.lerp(cov[j - 1], cov[j], t[:, None, None]) # (F, D, D): convex combinations stay positive definite
+    return torch.distributions.MultivariateNormal(m, covariance_matrix=scale * c).log_prob(summaries.to(sim)[:, None])
 
 def population_log_posterior(summaries: Tensor, # (N, D) the lenses' summaries
                              sim_summaries: Tensor, # (G, K, D) summaries of K simulations at each of G values
@@ -120,7 +119,7 @@ def population_log_posterior(summaries: Tensor, # (N, D) the lenses' summaries
                              log_prior: Tensor | None = None, # (F,) prior of the shared parameter; None: uniform on the grid
                             ) -> Tensor: # (F,) log probabilities (`grid_posterior`)
     "The posterior of a parameter all N lenses share: the mean of their summaries against the simulations' (central limit theorem)."
-    n, k = len(summaries), sim_summaries.shape[-2]
+    n, k = len(summaries), sim_summaries.shape[1]
     total = synthetic_log_likelihood(summaries.mean(0, keepdim=True), sim_summaries, sim_values, grid, 1 / n + 1 / k)[0]
     return grid_posterior(total if log_prior is None else total + log_prior.to(total))
 
