@@ -41,6 +41,7 @@ import torch
 from deeplense.core import get_device, make_generator, read_info
 from deeplense.inference import expected_coverage, posterior_from_regressor, posterior_ranks
 from deeplense.models import count_parameters
+from deeplense.lensing import einstein_radius
 from deeplense.simulate import preset, render_images, sample_params, simulate_to_h5
 from deeplense.train import TrainConfig, fit_h5, load_checkpoint, predict, read_history
 
@@ -58,18 +59,46 @@ def _results_module():
 
 results = _results_module()
 FRACTIONS = results.FRACTIONS # train, validation, test
-DATASETS = ("model_i", "model_ii", "model_iii")
 TARGET = "log10_axion_mass"
 LOW, HIGH = -24.0, -22.0 # the presets' prior: m_a log-uniform on [1e-24, 1e-22] eV
 DEEPLENSE_MAE = {"model_i": 0.27, "model_ii": 0.22, "model_iii": 0.13} # DeepLense's regression (XResNet18), their data
+
+
+def deeplensesim_einstein_radius(mass: float, z_lens: float = 0.5, z_source: float = 1.0) -> float:
+    """The Einstein radius [arcsec] DeepLenseSim gives a point of `mass` [Msun]: its `mass_to_radius` uses luminosity
+    distances, D_LS = D_S - D_L (FlatLambdaCDM H0 = 70, Om0 = 0.3), where lensing needs angular-diameter ones."""
+    from astropy import constants, units
+    from astropy.cosmology import FlatLambdaCDM
+    cosmology = FlatLambdaCDM(H0=70, Om0=0.3, Ob0=0.05)
+    d_l, d_s = (cosmology.luminosity_distance(z) for z in (z_lens, z_source))
+    theta = np.sqrt(4 * constants.G * mass * constants.M_sun / constants.c ** 2 * (d_s - d_l) / (d_l * d_s))
+    return float(theta.to_value(units.dimensionless_unscaled) * 206264.80624709636)
+
+
+def as_deeplensesim(name: str) -> dict:
+    """Overrides that make preset `name`'s axion images as DeepLenseSim made DeepLense's Models I-III: its Einstein
+    radii (host 1e12 Msun: 1.28" instead of 1.66"; the vortex's shrinks alike, so its mass is scaled to keep the ratio),
+    Models II and III noise-free (`simple_sim_2` returns `image + image`), Model I's shot noise applied twice (Gaussian,
+    then Poisson of the noisy counts: the Poisson variance of half the exposure)."""
+    host = preset(name).host.mass
+    ratio = deeplensesim_einstein_radius(host) / einstein_radius(host, 0.5, 1.0).item()
+    out = {"host.mass": None, "host.theta_E": round(deeplensesim_einstein_radius(host), 4),
+           "vortex.mass": float(f"{preset(name).vortex.mass * ratio ** 2:.4g}")}
+    if name == "model_i": return out | {"bands.0.exposure_time": {"log_uniform": [1e3 / 2, 10 ** 3.5 / 2]}}
+    return out | {"noise": False}
+
+
+# data set -> (preset, simulation overrides); the presets as they are, then as DeepLenseSim made DeepLense's data
+DATASETS = {**{name: (name, {}) for name in DEEPLENSE_MAE},
+            **{f"{name}_deeplensesim": (name, as_deeplensesim(name)) for name in DEEPLENSE_MAE}}
 MODEL = "resnet18"
 
 
 @dataclass
 class Scale:
     "The sizes of one scale of the benchmark, per data set where they differ."
-    n_train: dict # data set -> training images
-    budget_minutes: dict # data set -> training time
+    n_train: dict # preset -> training images (its DeepLenseSim variant alike)
+    budget_minutes: dict # preset -> training time
     batch_size: int
     max_epochs: int # an upper bound on the planned epochs
     n_flow: int # fresh simulations on which the posterior's flow is fitted
@@ -79,12 +108,12 @@ class Scale:
     n_samples: int = 1000 # posterior samples per test lens
 
     def n_images(self, dataset: str) -> int:
-        "Images to simulate so that the training split has `n_train[dataset]` of them."
-        return round(self.n_train[dataset] / FRACTIONS[0])
+        "Images to simulate so that the training split has `n_train` of `dataset`'s preset."
+        return round(self.n_train[DATASETS[dataset][0]] / FRACTIONS[0])
 
 
 SCALES = {
-    "test": Scale(n_train=dict.fromkeys(DATASETS, 48), budget_minutes=dict.fromkeys(DATASETS, 0.05), batch_size=16,
+    "test": Scale(n_train=dict.fromkeys(DEEPLENSE_MAE, 48), budget_minutes=dict.fromkeys(DEEPLENSE_MAE, 0.05), batch_size=16,
                   max_epochs=2, n_flow=200, overrides={"n_pix": 32}, model_kwargs={"width": 4}, timing_s=0.5,
                   n_samples=100),
     # one CPU core per data set, about 2.2 CPU-hours in all: the regressors learn nothing for their first
@@ -95,14 +124,15 @@ SCALES = {
                  budget_minutes={"model_i": 60.0, "model_ii": 35.0, "model_iii": 35.0}, batch_size=64, max_epochs=100,
                  n_flow=3000, model_kwargs={"width": 11}),
     # DeepLense's sizes (tens of thousands of axion images per set), the full-width ResNet-18
-    "gpu": Scale(n_train=dict.fromkeys(DATASETS, 30_000), budget_minutes=dict.fromkeys(DATASETS, 30.0), batch_size=128,
+    "gpu": Scale(n_train=dict.fromkeys(DEEPLENSE_MAE, 30_000), budget_minutes=dict.fromkeys(DEEPLENSE_MAE, 30.0), batch_size=128,
                  max_epochs=100, n_flow=20_000),
 }
 
 
 def simulation(dataset: str, s: Scale) -> object:
-    "The preset `dataset` with its axion class only, and the scale's overrides."
-    return preset(dataset, {"classes": ["axion"], **s.overrides})
+    "The simulation of `dataset` (a key of `DATASETS`) with its axion class only, and the scale's overrides."
+    name, overrides = DATASETS[dataset]
+    return preset(name, {"classes": ["axion"], **overrides, **s.overrides})
 
 
 def cached_simulation(config, n: int, path: Path, seed: int, device: torch.device) -> Path:
@@ -165,6 +195,7 @@ CR_MASSES = (-23.5, -23.0, -22.5) # log10 m_a [eV] at which the Cramer-Rao bound
 def cramer_rao(dataset: str, s: Scale, n: int = 64, step: float = 0.05) -> dict:
     "Median over `n` lenses of the Cramer-Rao bound on log10 m_a [dex], all other parameters known, at `CR_MASSES`."
     config = simulation(dataset, s)
+    if not config.noise: return {f"cr_sigma_{m:+.1f}": 0.0 for m in CR_MASSES} # noise-free images: no bound
     labels = torch.zeros(n, dtype=torch.long)
     params, extra = sample_params(config, labels, make_generator(0))
     def image(log_mass: float) -> torch.Tensor: # noise-free (n, H, W) [counts/s]
@@ -218,7 +249,7 @@ def run_one(dataset: str, scale: str, work: Path, seed: int, budget_minutes: flo
                    budget_min=budget_minutes, budget_clock=clock, stopped_by_budget=stopped,
                    train_min=round(train_s / 60, 2), train_cpu_min_per_thread=round(train_cpu_s / 60, 2),
                    train_img_s=round(step_rate, 1), **{k: round(v, 4) for k, v in scores(truth, estimate).items()},
-                   prior_mae=round(float(np.abs(truth - (LOW + HIGH) / 2).mean()), 4), deeplense_mae=DEEPLENSE_MAE[dataset],
+                   prior_mae=round(float(np.abs(truth - (LOW + HIGH) / 2).mean()), 4), deeplense_mae=DEEPLENSE_MAE[DATASETS[dataset][0]],
                    npe_mae=None, coverage68=None, coverage95=None, npe_fit_cpu_min_per_thread=None, flow_images=None,
                    data_seed=seed, train_seed=seed, load_before=load_before, load_after=results.load(),
                    threads=torch.get_num_threads(), command=command,
@@ -315,13 +346,14 @@ def plot_predictions(rows: list, work: Path, out: Path, scale: str):
 def finished_rows(work: Path, scale: str) -> list:
     "The rows of every finished run of `scale` in `work` (this and earlier invocations), by data set."
     rows = [json.loads(p.read_text()) for p in (work / "runs" / scale).glob("*/*/row.json")]
-    return sorted(rows, key=lambda r: (DATASETS.index(r["dataset"]), r["params"], r["threads"]))
+    return sorted(rows, key=lambda r: (list(DATASETS).index(r["dataset"]), r["params"], r["threads"]))
 
 
 def main(argv: list | None = None) -> list:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scale", choices=SCALES, required=True)
-    p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    p.add_argument("--datasets", nargs="+", default=list(DEEPLENSE_MAE), choices=DATASETS,
+                   help="data sets (default: the three presets; NAME_deeplensesim: as DeepLenseSim made them)")
     p.add_argument("--budget-minutes", type=float, default=None,
                    help="training time per data set (default: the scale's, which depends on the data set)")
     p.add_argument("--width", type=int, default=None, help="ResNet-18 width (default: the scale's)")
@@ -339,7 +371,7 @@ def main(argv: list | None = None) -> list:
     command = shlex.join(["python", "benchmarks/regression.py", *args])
     rows = []
     for dataset in a.datasets:
-        budget = a.budget_minutes if a.budget_minutes is not None else s.budget_minutes[dataset]
+        budget = a.budget_minutes if a.budget_minutes is not None else s.budget_minutes[DATASETS[dataset][0]]
         row = run_one(dataset, a.scale, a.work, a.seed, budget, a.budget_clock, device, kwargs, not a.no_npe, command)
         rows.append(row)
         print(f"{dataset:<10}{row['params']:>9,} params {row['train_images']:>7,} images {row['epochs']:>3} epochs "
