@@ -83,12 +83,12 @@ def as_deeplensesim(name: str) -> dict:
     radii (host 1e12 Msun: 1.28" instead of 1.66"; the vortex's shrinks alike, so its mass is scaled to keep the ratio),
     Models II and III noise-free (`simple_sim_2` returns `image + image`), Model I's shot noise applied twice (Gaussian,
     then Poisson of the noisy counts: the Poisson variance of half the exposure)."""
-    host = preset(name).host.mass
-    ratio = deeplensesim_einstein_radius(host) / einstein_radius(host, 0.5, 1.0).item()
-    out = {"host.mass": None, "host.theta_E": round(deeplensesim_einstein_radius(host), 4),
-           "vortex.mass": float(f"{preset(name).vortex.mass * ratio ** 2:.4g}")}
-    if name == "model_i": return out | {"bands.0.exposure_time": {"log_uniform": [1e3 / 2, 10 ** 3.5 / 2]}}
-    return out | {"noise": False}
+    config = preset(name)
+    theirs = deeplensesim_einstein_radius(config.host.mass, config.z_lens, config.z_source)
+    ratio = theirs / einstein_radius(config.host.mass, config.z_lens, config.z_source).item()
+    out = {"host.mass": None, "host.theta_E": round(theirs, 4), "vortex.mass": float(f"{config.vortex.mass * ratio ** 2:.4g}")}
+    if name != "model_i": return out | {"noise": False}
+    return out | {"bands.0.exposure_time": {"log_uniform": [t / 2 for t in config.bands[0].exposure_time["log_uniform"]]}}
 
 
 # data set -> (preset, simulation overrides); the presets as they are, then as DeepLenseSim made DeepLense's data
