@@ -75,7 +75,7 @@ def deeplensesim_einstein_radius(mass: float, z_lens: float = 0.5, z_source: flo
     cosmology = FlatLambdaCDM(H0=70, Om0=0.3, Ob0=0.05)
     d_l, d_s = (cosmology.luminosity_distance(z) for z in (z_lens, z_source))
     theta = np.sqrt(4 * constants.G * mass * constants.M_sun / constants.c ** 2 * (d_s - d_l) / (d_l * d_s))
-    return float(theta.to_value(units.dimensionless_unscaled) * 206264.80624709636)
+    return float((theta.to_value(units.dimensionless_unscaled) * units.rad).to_value(units.arcsec))
 
 
 def as_deeplensesim(name: str) -> dict:
