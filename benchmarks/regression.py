@@ -11,8 +11,9 @@ and DeepLense's regression results (0.27 / 0.22 / 0.13 dex on their own Models I
 (`deeplense.inference.posterior_from_regressor`, a flow fitted on a fresh simulated set) and the table reports the
 posterior median's MAE and the coverage of the 68% and 95% credible intervals on the test rows.
 The Cramer-Rao bound on log10 m_a (every other parameter known) at 1e-23.5, 1e-23 and 1e-22.5 eV says how much the
-images themselves can tell (`cramer_rao`). `NAME_deeplensesim` data sets are the presets simulated as DeepLenseSim
-made DeepLense's (`as_deeplensesim`), for the comparison with their figures on images made like theirs.
+images themselves can tell (`cramer_rao`). `NAME_deeplensesim` data sets are the presets' variants that simulate as
+DeepLenseSim made DeepLense's data (`deeplense.simulate.DEEPLENSESIM_PRESETS`), for the comparison with their figures on
+images made like theirs.
 
 Training follows benchmarks/results.py (whose pieces are imported): a time budget per data set, the epochs planned
 from a one-epoch trial of the training pipeline so that the one-cycle schedule ends with the budget, a callback stopping
@@ -44,8 +45,7 @@ import torch
 from deeplense.core import get_device, make_generator, read_info
 from deeplense.inference import expected_coverage, posterior_from_regressor, posterior_ranks
 from deeplense.models import count_parameters
-from deeplense.lensing import einstein_radius
-from deeplense.simulate import preset, render_images, sample_params, simulate_to_h5
+from deeplense.simulate import DEEPLENSESIM_PRESETS, preset, render_images, sample_params, simulate_to_h5
 from deeplense.train import TrainConfig, fit_h5, load_checkpoint, predict, read_history
 
 HERE = Path(__file__).resolve().parent
@@ -67,33 +67,9 @@ LOW, HIGH = -24.0, -22.0 # the presets' prior: m_a log-uniform on [1e-24, 1e-22]
 DEEPLENSE_MAE = {"model_i": 0.27, "model_ii": 0.22, "model_iii": 0.13} # DeepLense's regression (XResNet18), their data
 
 
-def deeplensesim_einstein_radius(mass: float, z_lens: float = 0.5, z_source: float = 1.0) -> float:
-    """The Einstein radius [arcsec] DeepLenseSim gives a point of `mass` [Msun]: its `mass_to_radius` uses luminosity
-    distances, D_LS = D_S - D_L (FlatLambdaCDM H0 = 70, Om0 = 0.3), where lensing needs angular-diameter ones."""
-    from astropy import constants, units
-    from astropy.cosmology import FlatLambdaCDM
-    cosmology = FlatLambdaCDM(H0=70, Om0=0.3, Ob0=0.05)
-    d_l, d_s = (cosmology.luminosity_distance(z) for z in (z_lens, z_source))
-    theta = np.sqrt(4 * constants.G * mass * constants.M_sun / constants.c ** 2 * (d_s - d_l) / (d_l * d_s))
-    return float((theta.to_value(units.dimensionless_unscaled) * units.rad).to_value(units.arcsec))
-
-
-def as_deeplensesim(name: str) -> dict:
-    """Overrides that make preset `name`'s axion images as DeepLenseSim made DeepLense's Models I-III: its Einstein
-    radii (host 1e12 Msun: 1.28" instead of 1.66"; the vortex's shrinks alike, so its mass is scaled to keep the ratio),
-    Models II and III noise-free (`simple_sim_2` returns `image + image`), Model I's shot noise applied twice (Gaussian,
-    then Poisson of the noisy counts: the Poisson variance of half the exposure)."""
-    config = preset(name)
-    theirs = deeplensesim_einstein_radius(config.host.mass, config.z_lens, config.z_source)
-    ratio = theirs / einstein_radius(config.host.mass, config.z_lens, config.z_source).item()
-    out = {"host.mass": None, "host.theta_E": round(theirs, 4), "vortex.mass": float(f"{config.vortex.mass * ratio ** 2:.4g}")}
-    if name != "model_i": return out | {"noise": False}
-    return out | {"bands.0.exposure_time": {"log_uniform": [t / 2 for t in config.bands[0].exposure_time["log_uniform"]]}}
-
-
-# data set -> (preset, simulation overrides); the presets as they are, then as DeepLenseSim made DeepLense's data
-DATASETS = {**{name: (name, {}) for name in DEEPLENSE_MAE},
-            **{f"{name}_deeplensesim": (name, as_deeplensesim(name)) for name in DEEPLENSE_MAE}}
+# data set -> its preset's name (the key of the scales' sizes and of DeepLense's figures): the presets, then the presets
+# as DeepLenseSim made DeepLense's data
+DATASETS = {**{name: name for name in DEEPLENSE_MAE}, **{v: name for v, name in DEEPLENSESIM_PRESETS.items()}}
 MODEL = "resnet18"
 
 
@@ -112,7 +88,7 @@ class Scale:
 
     def n_images(self, dataset: str) -> int:
         "Images to simulate so that the training split has `n_train` of `dataset`'s preset."
-        return round(self.n_train[DATASETS[dataset][0]] / FRACTIONS[0])
+        return round(self.n_train[DATASETS[dataset]] / FRACTIONS[0])
 
 
 SCALES = {
@@ -134,8 +110,7 @@ SCALES = {
 
 def simulation(dataset: str, s: Scale) -> object:
     "The simulation of `dataset` (a key of `DATASETS`) with its axion class only, and the scale's overrides."
-    name, overrides = DATASETS[dataset]
-    return preset(name, {"classes": ["axion"], **overrides, **s.overrides})
+    return preset(dataset, {"classes": ["axion"], **s.overrides})
 
 
 def cached_simulation(config, n: int, path: Path, seed: int, device: torch.device) -> Path:
@@ -149,9 +124,8 @@ def cached_simulation(config, n: int, path: Path, seed: int, device: torch.devic
     return simulate_to_h5(config, n, path, seed=seed, device=device, progress=True)
 
 
-def dataset_files(dataset: str, scale: str, work: Path, seed: int, device: torch.device, flow: bool) -> tuple:
+def dataset_files(dataset: str, scale: str, s: Scale, work: Path, seed: int, device: torch.device, flow: bool) -> tuple:
     "The training file (train/validation/test rows) and, if `flow`, the fresh file of the posterior's flow (seed + 1)."
-    s = SCALES[scale]
     config = simulation(dataset, s)
     n = s.n_images(dataset)
     data = cached_simulation(config, n, work / "data" / f"{dataset}-axion-{scale}-n{n}-seed{seed}.h5", seed, device)
@@ -214,20 +188,22 @@ def cramer_rao(dataset: str, s: Scale, n: int = 64, step: float = 0.05) -> dict:
     return out
 
 
-def run_dir(work: Path, scale: str, dataset: str, model_kwargs: dict, threads: int) -> Path:
+def run_dir(work: Path, scale: str, dataset: str, model_kwargs: dict, threads: int, train_images: int, budget_minutes: float,
+            clock: str) -> Path:
     "A run's directory: work/runs/SCALE/DATASET/resnet18-ARGUMENTS-threadsN."
-    return work / "runs" / scale / dataset / f"{results.run_name(MODEL, model_kwargs)}-threads{threads}"
+    return (work / "runs" / scale / dataset /
+            f"{results.run_name(MODEL, model_kwargs)}-threads{threads}-train{train_images}-{budget_minutes:g}min-{clock}")
 
 
-def run_one(dataset: str, scale: str, work: Path, seed: int, budget_minutes: float, clock: str, device: torch.device,
+def run_one(dataset: str, scale: str, s: Scale, work: Path, seed: int, budget_minutes: float, clock: str, device: torch.device,
             model_kwargs: dict, npe: bool, command: str) -> dict:
     "Train, predict and score the regressor of `dataset`; returns the table's row (cached in the run as row.json)."
-    run = run_dir(work, scale, dataset, model_kwargs, torch.get_num_threads())
+    run = run_dir(work, scale, dataset, model_kwargs, torch.get_num_threads(), s.n_train[DATASETS[dataset]], budget_minutes,
+                  clock)
     if (run / "row.json").exists():
         row = json.loads((run / "row.json").read_text())
         if (row["npe_mae"] is not None or not npe) and "cr_sigma_-23.0" in row: return row
-    s = SCALES[scale]
-    path, flow_path = dataset_files(dataset, scale, work, seed, device, npe)
+    path, flow_path = dataset_files(dataset, scale, s, work, seed, device, npe)
     info = read_info(path)
     if not (run / "row.json").exists():
         budget_s = 60 * budget_minutes
@@ -252,7 +228,7 @@ def run_one(dataset: str, scale: str, work: Path, seed: int, budget_minutes: flo
                    budget_min=budget_minutes, budget_clock=clock, stopped_by_budget=stopped,
                    train_min=round(train_s / 60, 2), train_cpu_min_per_thread=round(train_cpu_s / 60, 2),
                    train_img_s=round(step_rate, 1), **{k: round(v, 4) for k, v in scores(truth, estimate).items()},
-                   prior_mae=round(float(np.abs(truth - (LOW + HIGH) / 2).mean()), 4), deeplense_mae=DEEPLENSE_MAE[DATASETS[dataset][0]],
+                   prior_mae=round(float(np.abs(truth - (LOW + HIGH) / 2).mean()), 4), deeplense_mae=DEEPLENSE_MAE[DATASETS[dataset]],
                    npe_mae=None, coverage68=None, coverage95=None, npe_fit_cpu_min_per_thread=None, flow_images=None,
                    data_seed=seed, train_seed=seed, load_before=load_before, load_after=results.load(),
                    threads=torch.get_num_threads(), command=command,
@@ -292,12 +268,14 @@ NOTES = """\
   distances (1e12 Msun gives 1.28" instead of 1.66"). Their vortex is their own mass model; ours is a uniform line
   mass of half-length 0.03" x (1e-22 eV / m_a) through the host centre. The comparison is of pipelines on similar
   tasks, not on the same images.
-- **`NAME_deeplensesim` rows** are the same presets simulated as DeepLenseSim made DeepLense's data (`as_deeplensesim`:
-  host Einstein radius 1.28", the vortex's mass scaled by (1.28 / 1.66)^2 so that it lenses as theirs, no noise on
-  Models II and III, Model I's Poisson variance doubled), with the same network, budget and seeds: the comparison
-  with DeepLense's figures on images made like theirs. Their Model III instrument is not in their published
-  simulator (`set_instrument('hst')` does nothing there); these rows keep our HST preset's pixel and PSF. Noise-free
-  images have no Cramer-Rao bound (0 in the table).
+- **`NAME_deeplensesim` rows** are the presets' variants that simulate as DeepLenseSim made DeepLense's data
+  (`deeplense.simulate.DEEPLENSESIM_PRESETS`: Einstein radii from luminosity distances as its `mass_to_radius`, host
+  1.28" instead of 1.66" and the vortex alike, no noise on Models II and III, Model I's Poisson variance doubled),
+  with the same network, budget and seeds: the comparison with DeepLense's figures on images made like theirs. Rows
+  whose vortex mass is 1.8e+10 were simulated before those presets, with overrides of the presets to the same effect
+  (host theta_E 1.2815" fixed, the vortex's mass scaled by (1.28 / 1.66)^2: the same Einstein radii to 1e-4").
+  Their Model III instrument is not in their published simulator (`set_instrument('hst')` does nothing there); these
+  rows keep our HST preset's pixel and PSF. Noise-free images have no Cramer-Rao bound (0 in the table).
 - Only the vortex's length carries m_a: at m_a = 1e-22 eV its half-length is 0.03", below a pixel of
   every preset (0.05", 0.101", 0.08"), and there it acts as a point mass at the host's centre whatever m_a is; the
   half-length reaches a pixel at m_a of about 6e-23 (Model I), 3e-23 (Model II) and 4e-23 eV (Model III). The columns
@@ -335,7 +313,8 @@ def plot_predictions(rows: list, work: Path, out: Path, scale: str):
     axes = fig.subplots(-(-len(rows) // columns), columns, squeeze=False)
     for ax in axes.flat[len(rows):]: ax.set_visible(False)
     for ax, r in zip(axes.flat, rows):
-        p = np.load(run_dir(work, scale, r["dataset"], json.loads(r["model_kwargs"]), r["threads"]) / "test_predictions.npz")
+        p = np.load(run_dir(work, scale, r["dataset"], json.loads(r["model_kwargs"]), r["threads"], r["train_images"],
+                         r["budget_min"], r["budget_clock"]) / "test_predictions.npz")
         ax.plot(p["truth"], p["estimate"], ".", ms=2, alpha=0.4, label="regressor")
         edges = np.linspace(LOW, HIGH, 11)
         which = np.digitize(p["truth"], edges[1:-1])
@@ -357,7 +336,8 @@ def plot_predictions(rows: list, work: Path, out: Path, scale: str):
 def finished_rows(work: Path, scale: str) -> list:
     "The rows of every finished run of `scale` in `work` (this and earlier invocations), by data set."
     rows = [json.loads(p.read_text()) for p in (work / "runs" / scale).glob("*/*/row.json")]
-    return sorted(rows, key=lambda r: (list(DATASETS).index(r["dataset"]), r["params"], r["threads"]))
+    return sorted(rows, key=lambda r: (list(DATASETS).index(r["dataset"]), r["params"], r["threads"], r["train_images"],
+                                       r["budget_min"]))
 
 
 def main(argv: list | None = None) -> list:
@@ -368,11 +348,14 @@ def main(argv: list | None = None) -> list:
     p.add_argument("--budget-minutes", type=float, default=None,
                    help="training time per data set (default: the scale's, which depends on the data set)")
     p.add_argument("--width", type=int, default=None, help="ResNet-18 width (default: the scale's)")
+    p.add_argument("--train-images", type=int, default=None,
+                   help="training images of every data set (default: the scale's, which depends on the data set)")
     p.add_argument("--no-npe", action="store_true", help="skip the posterior (flow) on top of each regressor")
     results.add_run_arguments(p, "regression")
     a = p.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     device, s = get_device(a.device), SCALES[a.scale]
+    if a.train_images: s = replace(s, n_train=dict.fromkeys(s.n_train, a.train_images))
     kwargs = s.model_kwargs | ({"width": a.width} if a.width else {})
     env = results.hardware(device)
     print(f"{a.scale} scale on {env['cpu']} ({env['cores']} cores, {env['torch_threads']} threads), {device}; "
@@ -382,8 +365,8 @@ def main(argv: list | None = None) -> list:
     command = shlex.join(["python", "benchmarks/regression.py", *args])
     rows = []
     for dataset in a.datasets:
-        budget = a.budget_minutes if a.budget_minutes is not None else s.budget_minutes[DATASETS[dataset][0]]
-        row = run_one(dataset, a.scale, a.work, a.seed, budget, a.budget_clock, device, kwargs, not a.no_npe, command)
+        budget = a.budget_minutes if a.budget_minutes is not None else s.budget_minutes[DATASETS[dataset]]
+        row = run_one(dataset, a.scale, s, a.work, a.seed, budget, a.budget_clock, device, kwargs, not a.no_npe, command)
         rows.append(row)
         print(f"{dataset:<10}{row['params']:>9,} params {row['train_images']:>7,} images {row['epochs']:>3} epochs "
               f"{row['train_min']:>6.2f} min  MAE {row['mae']:.3f} dex (no information {row['prior_mae']:.3f}, "

@@ -47,12 +47,13 @@ from deeplense.core import get_device, read_info
 from deeplense.evaluate import evaluate
 from deeplense.models import MODEL_NAMES, build_model, count_parameters, export_model
 from deeplense.core import hardware # the machine a timing was taken on: one function for every report
-from deeplense.simulate import PRESETS, preset, simulate_to_h5
+from deeplense.simulate import DEEPLENSESIM_PRESETS, PRESETS, preset, simulate_to_h5
 from deeplense.datasets import LensDataset
 from deeplense.train import TrainConfig, fit, fit_h5, load_checkpoint, predict, read_history
 
 HERE = Path(__file__).resolve().parent
-DATASETS = tuple(PRESETS) # model_i, model_ii, model_iii, lens_finding
+DATASETS = tuple(PRESETS) # model_i, model_ii, model_iii, lens_finding, then the NAME_deeplensesim variants
+OWN_DATASETS = [d for d in DATASETS if d not in DEEPLENSESIM_PRESETS] # the default run
 FRACTIONS = (0.8, 0.1, 0.1) # train, validation, test
 TINY_EQUIVARIANT = {"channels": [16, 16, 32, 32], "hidden": 16}
 
@@ -357,7 +358,7 @@ def main(argv: list | None = None) -> list:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scale", choices=SCALES, required=True)
     p.add_argument("--models", nargs="+", default=list(MODEL_NAMES), choices=MODEL_NAMES)
-    p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    p.add_argument("--datasets", nargs="+", default=OWN_DATASETS, choices=DATASETS)
     p.add_argument("--budget-minutes", type=float, default=None,
                    help="training time per network (default: the scale's)")
     p.add_argument("--model-kwargs", nargs="+", type=_kwargs_arg, default=[], metavar="NAME=JSON",

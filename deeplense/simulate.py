@@ -22,19 +22,21 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
+from astropy import constants, units
 from torch import Tensor
 from tqdm.auto import tqdm
 
 from .core import H5Writer, check_file, get_device, make_generator, read_info, unknown_name_error
-from .lensing import (add_noise, background_rms, einstein_radius, gaussian_psf_kernel, line_mass_deflection,
+from .lensing import (DEFAULT_COSMOLOGY, add_noise, background_rms, einstein_radius, gaussian_psf_kernel, line_mass_deflection,
                                magnitude_to_amplitude, pixel_grid, point_mass_deflection, render_image, sersic_ellipse,
                                shear_deflection, sie_deflection)
 
 # %% auto #0
-__all__ = ['DISTRIBUTIONS', 'CLASS_NAMES', 'PRESETS', 'check_spec', 'sample', 'is_fixed', 'Band', 'Host', 'Sersic', 'Subhalos',
-           'Vortex', 'Mask', 'SimulationConfig', 'field_paths', 'override', 'preset', 'power_law_masses',
-           'sample_params', 'render_images', 'simulate_batch', 'batch_generator', 'param_names', 'simulate_to_h5',
-           'load_config', 'run_simulate', 'add_cli']
+__all__ = ['DISTRIBUTIONS', 'CLASS_NAMES', 'DISTANCES', 'PRESETS', 'DEEPLENSESIM_PRESETS', 'check_spec', 'sample', 'is_fixed',
+           'Band', 'Host', 'Sersic', 'Subhalos', 'Vortex', 'Mask', 'SimulationConfig', 'field_paths', 'override',
+           'preset', 'deeplensesim_einstein_radius', 'power_law_masses', 'sample_params', 'render_images',
+           'simulate_batch', 'batch_generator', 'param_names', 'simulate_to_h5', 'load_config', 'run_simulate',
+           'add_cli']
 
 # %% ../nbs/02_simulate.ipynb #c2cc29ab
 DISTRIBUTIONS = ("uniform", "log_uniform", "normal")
@@ -170,6 +172,7 @@ class Mask:
 
 # %% ../nbs/02_simulate.ipynb #4897761f
 CLASS_NAMES = ("no_sub", "cdm", "axion", "non_lens", "lens")
+DISTANCES = ("angular_diameter", "deeplensesim") # how masses become Einstein radii (see `deeplensesim_einstein_radius`)
 _NESTED = dict(host=Host, source=Sersic, lens_light=Sersic, subhalos=Subhalos, vortex=Vortex, mask=Mask)
 
 def _build(cls, d: dict, prefix: str = ""):
@@ -197,6 +200,7 @@ class SimulationConfig:
     vortex: Vortex = field(default_factory=Vortex)
     mask: Mask | None = None
     noise: bool = True
+    distances: str = "angular_diameter" # of the Einstein radii from masses; "deeplensesim": as DeepLenseSim
     def __post_init__(self):
         for k, cls in _NESTED.items():
             v = getattr(self, k)
@@ -209,6 +213,7 @@ class SimulationConfig:
         if not 0 <= self.z_lens < self.z_source:
             raise ValueError(f"need 0 <= z_lens < z_source, got z_lens={self.z_lens}, z_source={self.z_source}")
         if not self.bands: raise ValueError("a configuration needs at least one band")
+        if self.distances not in DISTANCES: raise unknown_name_error("distances", self.distances, DISTANCES)
         unknown = [c for c in self.classes if c not in CLASS_NAMES]
         if unknown: raise unknown_name_error("class", unknown, CLASS_NAMES)
         if not self.classes or len(set(self.classes)) != len(self.classes):
@@ -309,6 +314,30 @@ def preset(name: str, # one of `PRESETS`
     if name not in PRESETS: raise unknown_name_error("preset", name, PRESETS)
     return override(PRESETS[name](), overrides or {})
 
+# %% ../nbs/02_simulate.ipynb #6d26d28c
+def deeplensesim_einstein_radius(mass: float, # point mass [Msun]
+                                 z_lens: float = 0.5,
+                                 z_source: float = 1.0,
+                                ) -> float: # [arcsec]
+    """The Einstein radius DeepLenseSim gives a point of `mass`: its `mass_to_radius` takes luminosity distances and
+    D_ls = D_s - D_l (in `DEFAULT_COSMOLOGY`, DeepLense's), where lensing needs angular-diameter ones (`einstein_radius`)."""
+    d_l, d_s = (DEFAULT_COSMOLOGY.luminosity_distance(z) for z in (z_lens, z_source))
+    theta = np.sqrt(4 * constants.G * mass * constants.M_sun / constants.c ** 2 * (d_s - d_l) / (d_l * d_s))
+    return float((theta.to_value(units.dimensionless_unscaled) * units.rad).to_value(units.arcsec))
+
+def _as_deeplensesim(name: str):
+    "The builder of preset `name` as DeepLenseSim made DeepLense's set of it (the list above)."
+    def build() -> SimulationConfig:
+        config = PRESETS[name]()
+        changes = {"preset": f"{name}_deeplensesim", "distances": "deeplensesim"}
+        if name == "model_i": changes["bands.0.exposure_time"] = {"log_uniform": [t / 2 for t in config.bands[0].exposure_time["log_uniform"]]}
+        else: changes["noise"] = False
+        return override(config, changes)
+    return build
+
+DEEPLENSESIM_PRESETS = {f"{name}_deeplensesim": name for name in ("model_i", "model_ii", "model_iii")} # variant -> preset
+PRESETS.update({variant: _as_deeplensesim(name) for variant, name in DEEPLENSESIM_PRESETS.items()})
+
 # %% ../nbs/02_simulate.ipynb #1a306917
 def power_law_masses(u: Tensor, # uniform draws in [0, 1)
                      m_min: float, # [Msun]
@@ -325,8 +354,9 @@ def power_law_masses(u: Tensor, # uniform draws in [0, 1)
 
 # %% ../nbs/02_simulate.ipynb #294442fd
 @functools.lru_cache(maxsize=64)
-def _einstein_unit(z_lens: float, z_source: float) -> float:
-    "The Einstein radius of 1 Msun [arcsec]; theta_E = this x sqrt(M / Msun), cached per redshift pair."
+def _einstein_unit(z_lens: float, z_source: float, distances: str) -> float:
+    "The Einstein radius of 1 Msun [arcsec] with `distances` (one of `DISTANCES`); theta_E = this x sqrt(M / Msun)."
+    if distances == "deeplensesim": return deeplensesim_einstein_radius(1.0, z_lens, z_source)
     return einstein_radius(1.0, z_lens, z_source).item()
 
 def _band_key(name: str, band: Band, config: SimulationConfig) -> str:
@@ -347,7 +377,7 @@ def sample_params(config: SimulationConfig,
     h, p, extra = config.host, {}, {}
     with_source = ~is_class("non_lens")
     # the host
-    unit = _einstein_unit(config.z_lens, config.z_source)
+    unit = _einstein_unit(config.z_lens, config.z_source, config.distances)
     if h.mass is not None:
         p["host_mass"] = draw(h.mass)
         p["theta_E"] = unit * p["host_mass"].sqrt()
