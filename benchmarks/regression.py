@@ -272,7 +272,7 @@ NOTES = """\
   (`deeplense.simulate.DEEPLENSESIM_PRESETS`: Einstein radii from luminosity distances as its `mass_to_radius`, host
   1.28" instead of 1.66" and the vortex alike, no noise on Models II and III, Model I's Poisson variance doubled),
   with the same network, budget and seeds: the comparison with DeepLense's figures on images made like theirs. Rows
-  whose vortex mass is 1.8e+10 were simulated before those presets, with overrides of the presets to the same effect
+  whose vortex mass is 1.778e10 (2e+10 in the table) were simulated before those presets, with overrides of the presets to the same effect
   (host theta_E 1.2815" fixed, the vortex's mass scaled by (1.28 / 1.66)^2: the same Einstein radii to 1e-4").
   Their Model III instrument is not in their published simulator (`set_instrument('hst')` does nothing there); these
   rows keep our HST preset's pixel and PSF. Noise-free images have no Cramer-Rao bound (0 in the table).
@@ -324,8 +324,8 @@ def plot_predictions(rows: list, work: Path, out: Path, scale: str):
         ax.plot([LOW, HIGH], [LOW, HIGH], "k--", lw=1)
         ax.axhline((LOW + HIGH) / 2, color="grey", lw=0.8, ls=":", label="no information")
         ax.set(xlim=(LOW - 0.1, HIGH + 0.1), ylim=(LOW - 0.3, HIGH + 0.3), aspect="equal", xlabel="true log10 m_a [eV]",
-               title=f"{r['dataset']} ({r['image_shape']}): MAE {r['mae']:.2f} dex\n(DeepLense, their data: "
-                     f"{r['deeplense_mae']:.2f}; no information {r['prior_mae']:.2f})")
+               title=f"{r['dataset']} ({r['image_shape']})\n{r['train_images']:,} training images: MAE {r['mae']:.2f} dex\n"
+                     f"(DeepLense, their data: {r['deeplense_mae']:.2f}; no information {r['prior_mae']:.2f})")
         ax.title.set_fontsize(8)
     axes[0][0].set_ylabel("predicted log10 m_a [eV]")
     axes[0][0].legend(fontsize=7, loc="upper left")
