@@ -213,7 +213,7 @@ class SimulationConfig:
         if not 0 <= self.z_lens < self.z_source:
             raise ValueError(f"need 0 <= z_lens < z_source, got z_lens={self.z_lens}, z_source={self.z_source}")
         if not self.bands: raise ValueError("a configuration needs at least one band")
-        if self.distances not in DISTANCES: raise unknown_name_error("distances", self.distances, DISTANCES)
+        if self.distances not in DISTANCES: raise unknown_name_error("distances convention", self.distances, DISTANCES)
         unknown = [c for c in self.classes if c not in CLASS_NAMES]
         if unknown: raise unknown_name_error("class", unknown, CLASS_NAMES)
         if not self.classes or len(set(self.classes)) != len(self.classes):
