@@ -190,7 +190,7 @@ def cramer_rao(dataset: str, s: Scale, n: int = 64, step: float = 0.05) -> dict:
 
 def run_dir(work: Path, scale: str, dataset: str, model_kwargs: dict, threads: int, train_images: int, budget_minutes: float,
             clock: str) -> Path:
-    "A run's directory: work/runs/SCALE/DATASET/resnet18-ARGUMENTS-threadsN."
+    "A run's directory: work/runs/SCALE/DATASET/resnet18-ARGUMENTS-threadsN-trainN-BUDGETmin-CLOCK (one per setting)."
     return (work / "runs" / scale / dataset /
             f"{results.run_name(MODEL, model_kwargs)}-threads{threads}-train{train_images}-{budget_minutes:g}min-{clock}")
 
