@@ -189,17 +189,18 @@ def cramer_rao(dataset: str, s: Scale, n: int = 64, step: float = 0.05) -> dict:
 
 
 def run_dir(work: Path, scale: str, dataset: str, model_kwargs: dict, threads: int, train_images: int, budget_minutes: float,
-            clock: str) -> Path:
-    "A run's directory: work/runs/SCALE/DATASET/resnet18-ARGUMENTS-threadsN-trainN-BUDGETmin-CLOCK (one per setting)."
+            clock: str, bin_factor: int = 1) -> Path:
+    "A run's directory: work/runs/SCALE/DATASET/resnet18-ARGUMENTS-threadsN-trainN-BUDGETmin-CLOCK[-binF] (one per setting)."
     return (work / "runs" / scale / dataset /
-            f"{results.run_name(MODEL, model_kwargs)}-threads{threads}-train{train_images}-{budget_minutes:g}min-{clock}")
+            (f"{results.run_name(MODEL, model_kwargs)}-threads{threads}-train{train_images}-{budget_minutes:g}min-{clock}"
+             + (f"-bin{bin_factor}" if bin_factor > 1 else "")))
 
 
 def run_one(dataset: str, scale: str, s: Scale, work: Path, seed: int, budget_minutes: float, clock: str, device: torch.device,
-            model_kwargs: dict, npe: bool, command: str) -> dict:
-    "Train, predict and score the regressor of `dataset`; returns the table's row (cached in the run as row.json)."
+            model_kwargs: dict, npe: bool, command: str, bin_factor: int = 1) -> dict:
+    "Train, predict and score the regressor of `dataset` on pixels binned by `bin_factor`; returns the table's row (cached in the run as row.json)."
     run = run_dir(work, scale, dataset, model_kwargs, torch.get_num_threads(), s.n_train[DATASETS[dataset]], budget_minutes,
-                  clock)
+                  clock, bin_factor)
     if (run / "row.json").exists():
         row = json.loads((run / "row.json").read_text())
         if (row["npe_mae"] is not None or not npe) and "cr_sigma_-23.0" in row: return row
@@ -207,7 +208,7 @@ def run_one(dataset: str, scale: str, s: Scale, work: Path, seed: int, budget_mi
     info = read_info(path)
     if not (run / "row.json").exists():
         budget_s = 60 * budget_minutes
-        config = TrainConfig(task="regression", batch_size=s.batch_size, lr=2e-3, preprocess={"name": "standardize"},
+        config = TrainConfig(task="regression", batch_size=s.batch_size, lr=2e-3, preprocess={"name": "standardize", "bin": bin_factor},
                              augment={"dihedral": True}, seed=seed, device=str(device), progress=False)
         epochs, step_rate = results.planned_epochs(MODEL, model_kwargs, path, s, budget_s, device, clock, config, [TARGET])
         config = replace(config, epochs=epochs)
@@ -222,7 +223,7 @@ def run_one(dataset: str, scale: str, s: Scale, work: Path, seed: int, budget_mi
         images, truth = read_rows(path, rows)
         estimate = predict(net, images, meta, batch_size=256, device=device)[:, 0].double().cpu().numpy()
         row = dict(dataset=dataset, model=MODEL, params=count_parameters(net), model_kwargs=json.dumps(model_kwargs),
-                   image_shape="x".join(map(str, info.image_shape)), pixel_scale=info.config["simulation"]["pixel_scale"],
+                   image_shape="x".join(map(str, info.image_shape)), bin=bin_factor, pixel_scale=info.config["simulation"]["pixel_scale"],
                    vortex_mass=info.config["simulation"]["vortex"]["mass"], train_images=round(info.n * FRACTIONS[0]),
                    test_images=len(rows), epochs=len(read_history(run / "history.csv")["epoch"]), planned_epochs=epochs,
                    budget_min=budget_minutes, budget_clock=clock, stopped_by_budget=stopped,
@@ -247,7 +248,7 @@ def run_one(dataset: str, scale: str, s: Scale, work: Path, seed: int, budget_mi
 
 COLUMNS = { # column -> (Markdown header, format)
     "dataset": ("data set", "{}"), "image_shape": ("image", "{}"), "vortex_mass": ("vortex [Msun]", "{:.0e}"),
-    "model": ("network", "{}"), "model_kwargs": ("arguments", "{}"), "params": ("parameters", "{:,}"),
+    "bin": ("binned by", "{}"), "model": ("network", "{}"), "model_kwargs": ("arguments", "{}"), "params": ("parameters", "{:,}"),
     "train_images": ("training images", "{:,}"), "test_images": ("test images", "{:,}"),
     "budget_min": ("budget [min]", "{:g}"), "budget_clock": ("budget clock", "{}"), "epochs": ("epochs", "{}"),
     "train_min": ("training [min]", "{:.1f}"), "train_cpu_min_per_thread": ("CPU [min/thread]", "{:.1f}"),
@@ -297,7 +298,7 @@ def write_table(rows: list, out: Path, scale: str, env: dict, note: str | None):
               f"log10 m_a uniform on [-24, -22]. A ResNet-18 regressor trains for "
               f"its budget (epochs planned from a one-epoch trial of the training pipeline; on the `cpu` clock the budget is "
               f"CPU time per thread), batch {s.batch_size}, one-cycle AdamW (peak learning rate 2e-3) on the mean "
-              f"squared error of the standardised target, per-image standardisation, random dihedral augmentation; "
+              f"squared error of the standardised target, per-image standardisation (of pixels averaged in blocks of `binned by` squared), random dihedral augmentation; "
               f"the checkpoint of the lowest validation loss is scored; data and training seed {rows[0]['data_seed']} "
               f"(flow set: seed {rows[0]['data_seed'] + 1}); split 80/10/10; scores on the held-out test rows. Load "
               f"averages (1/5/15 min) before and after each training run are in the table.")
@@ -314,7 +315,7 @@ def plot_predictions(rows: list, work: Path, out: Path, scale: str):
     for ax in axes.flat[len(rows):]: ax.set_visible(False)
     for ax, r in zip(axes.flat, rows):
         p = np.load(run_dir(work, scale, r["dataset"], json.loads(r["model_kwargs"]), r["threads"], r["train_images"],
-                         r["budget_min"], r["budget_clock"]) / "test_predictions.npz")
+                         r["budget_min"], r["budget_clock"], r["bin"]) / "test_predictions.npz")
         ax.plot(p["truth"], p["estimate"], ".", ms=2, alpha=0.4, label="regressor")
         edges = np.linspace(LOW, HIGH, 11)
         which = np.digitize(p["truth"], edges[1:-1])
@@ -322,9 +323,11 @@ def plot_predictions(rows: list, work: Path, out: Path, scale: str):
         ax.plot(centres, [np.median(p["estimate"][which == i]) if (which == i).any() else np.nan for i in range(10)],
                 "o-", color="tab:red", ms=3, label="median per bin")
         ax.plot([LOW, HIGH], [LOW, HIGH], "k--", lw=1)
+        binned = f", binned by {r['bin']}" if r["bin"] > 1 else ""
         ax.axhline((LOW + HIGH) / 2, color="grey", lw=0.8, ls=":", label="no information")
         ax.set(xlim=(LOW - 0.1, HIGH + 0.1), ylim=(LOW - 0.3, HIGH + 0.3), aspect="equal", xlabel="true log10 m_a [eV]",
-               title=f"{r['dataset']} ({r['image_shape']})\n{r['train_images']:,} training images: MAE {r['mae']:.2f} dex\n"
+               title=f"{r['dataset']} ({r['image_shape']}{binned})\n"
+                     f"{r['train_images']:,} training images: MAE {r['mae']:.2f} dex\n"
                      f"(DeepLense, their data: {r['deeplense_mae']:.2f}; no information {r['prior_mae']:.2f})")
         ax.title.set_fontsize(8)
     axes[0][0].set_ylabel("predicted log10 m_a [eV]")
@@ -335,9 +338,9 @@ def plot_predictions(rows: list, work: Path, out: Path, scale: str):
 
 def finished_rows(work: Path, scale: str) -> list:
     "The rows of every finished run of `scale` in `work` (this and earlier invocations), by data set."
-    rows = [json.loads(p.read_text()) for p in (work / "runs" / scale).glob("*/*/row.json")]
+    rows = [{"bin": 1} | json.loads(p.read_text()) for p in (work / "runs" / scale).glob("*/*/row.json")] # older rows: unbinned
     return sorted(rows, key=lambda r: (list(DATASETS).index(r["dataset"]), r["params"], r["threads"], r["train_images"],
-                                       r["budget_min"]))
+                                       r["budget_min"], r["bin"]))
 
 
 def main(argv: list | None = None) -> list:
@@ -350,6 +353,7 @@ def main(argv: list | None = None) -> list:
     p.add_argument("--width", type=int, default=None, help="ResNet-18 width (default: the scale's)")
     p.add_argument("--train-images", type=int, default=None,
                    help="training images of every data set (default: the scale's, which depends on the data set)")
+    p.add_argument("--bin", type=int, default=1, help="average blocks of BIN x BIN pixels before the network (default 1: none)")
     p.add_argument("--no-npe", action="store_true", help="skip the posterior (flow) on top of each regressor")
     results.add_run_arguments(p, "regression")
     a = p.parse_args(argv)
@@ -366,7 +370,8 @@ def main(argv: list | None = None) -> list:
     rows = []
     for dataset in a.datasets:
         budget = a.budget_minutes if a.budget_minutes is not None else s.budget_minutes[DATASETS[dataset]]
-        row = run_one(dataset, a.scale, s, a.work, a.seed, budget, a.budget_clock, device, kwargs, not a.no_npe, command)
+        row = run_one(dataset, a.scale, s, a.work, a.seed, budget, a.budget_clock, device, kwargs, not a.no_npe, command,
+                      a.bin)
         rows.append(row)
         print(f"{dataset:<10}{row['params']:>9,} params {row['train_images']:>7,} images {row['epochs']:>3} epochs "
               f"{row['train_min']:>6.2f} min  MAE {row['mae']:.3f} dex (no information {row['prior_mae']:.3f}, "

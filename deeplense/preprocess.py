@@ -20,8 +20,8 @@ from .core import unknown_name_error
 # %% auto #0
 __all__ = ['DIHEDRAL_NAMES', 'PADDING_MODES', 'PREPROCESSORS', 'check_images', 'cmu_deeplens_preprocess', 'minmax_normalize',
            'standardize', 'asinh_stretch', 'dihedral_compose', 'dihedral_inverse', 'dihedral_transform',
-           'random_dihedral', 'affine_transform', 'random_rotation', 'random_shift', 'augment', 'make_preprocess',
-           'make_augment']
+           'random_dihedral', 'affine_transform', 'random_rotation', 'random_shift', 'augment', 'bin_pixels',
+           'make_preprocess', 'make_augment']
 
 # %% ../nbs/05_preprocess.ipynb #aa62c96d
 def check_images(images: Tensor, # (B, C, H, W) batch or (C, H, W) image
@@ -254,6 +254,21 @@ def augment(images: Tensor, # (B, C, H, W) or (C, H, W)
     mode = "bilinear" if max_angle > 0 or subpixel else "nearest"
     return affine_transform(images, angles, sx, sy, mode=mode, padding_mode=padding_mode)
 
+# %% ../nbs/05_preprocess.ipynb #d1f2efe2
+def _check_bin_factor(factor) -> int:
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+        raise ValueError(f"bin factor must be a positive integer, got {factor!r}")
+    return factor
+
+def bin_pixels(images: Tensor, # (B, C, H, W) or (C, H, W), with H and W multiples of `factor`
+               factor: int = 1, # pixels per block side; 1 changes nothing
+              ) -> Tensor: # (..., C, H / factor, W / factor) block means
+    "Average the pixels of every `factor` x `factor` block: coarser pixels of the same mean surface brightness."
+    check_images(images), _check_bin_factor(factor)
+    h, w = images.shape[-2:]
+    if h % factor or w % factor: raise ValueError(f"images of {h} x {w} pixels cannot be binned by {factor}: {factor} must divide both sides")
+    return images if factor == 1 else F.avg_pool2d(images, factor)
+
 # %% ../nbs/05_preprocess.ipynb #d1fe00ee
 PREPROCESSORS = {"none": check_images, "cmu_deeplens": cmu_deeplens_preprocess, "standardize": standardize,
                  "minmax": minmax_normalize, "asinh": asinh_stretch}
@@ -268,16 +283,20 @@ def _spec_kwargs(spec: dict, fn, what: str, skip: tuple) -> dict:
     if unknown: raise ValueError(f"unknown keys {unknown} in the {what} spec {spec}; valid keys: {valid}")
     return dict(spec)
 
-def make_preprocess(spec: dict, # {"name": one of PREPROCESSORS, **that function's keyword arguments}
+def _binned(images: Tensor, factor: int, scaling: Callable, kwargs: dict) -> Tensor:
+    return scaling(bin_pixels(images, factor), **kwargs)
+
+def make_preprocess(spec: dict, # {"name": one of PREPROCESSORS, **that function's keyword arguments, optional "bin": factor}
                    ) -> Callable:
-    "The preprocessing function `images -> images` that a JSON spec describes."
+    "The preprocessing function `images -> images` that a JSON spec describes (`bin_pixels` first if it has a `bin`)."
     if not isinstance(spec, dict): raise TypeError(f"a preprocessing spec must be a dict like {{'name': 'minmax'}}, got {spec!r}")
     name = spec.get("name")
     if name is None: raise ValueError(f"a preprocessing spec needs a 'name' (one of {', '.join(PREPROCESSORS)}), got {spec!r}")
     if name not in PREPROCESSORS: raise unknown_name_error("preprocessing name", str(name), PREPROCESSORS, where=f"spec {spec!r}")
-    fn = PREPROCESSORS[name]
-    kwargs = _spec_kwargs({k: v for k, v in spec.items() if k != "name"}, fn, f"{name!r} preprocessing", ("images", "name"))
-    return functools.partial(fn, **kwargs)
+    fn, factor = PREPROCESSORS[name], _check_bin_factor(spec.get("bin", 1))
+    kwargs = _spec_kwargs({k: v for k, v in spec.items() if k not in ("name", "bin")}, fn, f"{name!r} preprocessing",
+                          ("images", "name"))
+    return functools.partial(fn, **kwargs) if factor == 1 else functools.partial(_binned, factor=factor, scaling=fn, kwargs=kwargs)
 
 def make_augment(spec: dict, # keyword arguments of `augment`, e.g. {"dihedral": True, "rotation": False, "shift": 2}
                 ) -> Callable:
