@@ -277,6 +277,10 @@ NOTES = """\
   (host theta_E 1.2815" fixed, the vortex's mass scaled by (1.28 / 1.66)^2: the same Einstein radii to 1e-4").
   Their Model III instrument is not in their published simulator (`set_instrument('hst')` does nothing there); these
   rows keep our HST preset's pixel and PSF. Noise-free images have no Cramer-Rao bound (0 in the table).
+- **Binned rows** (`binned by` above 1, `--bin`): the network sees the means of blocks of pixels
+  (`deeplense.preprocess.bin_pixels`, kept in the checkpoint's preprocessing spec, so the posterior and `predict` bin
+  alike), 4x fewer pixels per step at 2; the simulated images, the test rows and the Cramer-Rao columns are the
+  native ones.
 - Only the vortex's length carries m_a: at m_a = 1e-22 eV its half-length is 0.03", below a pixel of
   every preset (0.05", 0.101", 0.08"), and there it acts as a point mass at the host's centre whatever m_a is; the
   half-length reaches a pixel at m_a of about 6e-23 (Model I), 3e-23 (Model II) and 4e-23 eV (Model III). The columns
