@@ -25,6 +25,8 @@ machine disturb much less. Finished runs are cached in `--work` (row.json and th
     python benchmarks/regression.py --scale gpu                                     # DeepLense's sizes, full ResNet-18
     python benchmarks/regression.py --scale cpu --threads 1 --budget-clock cpu --datasets model_ii_deeplensesim
                                                              # the preset simulated as DeepLenseSim made DeepLense's data
+    python benchmarks/regression.py --scale cpu --threads 1 --budget-clock cpu --datasets model_i_deeplensesim \
+        --train-images 30000 --width 16 --bin 2 --budget-minutes 100       # Model I's 0.260 dex: pixels binned by 2
 """
 from __future__ import annotations
 
@@ -331,8 +333,9 @@ def plot_predictions(rows: list, work: Path, out: Path, scale: str):
         ax.axhline((LOW + HIGH) / 2, color="grey", lw=0.8, ls=":", label="no information")
         ax.set(xlim=(LOW - 0.1, HIGH + 0.1), ylim=(LOW - 0.3, HIGH + 0.3), aspect="equal", xlabel="true log10 m_a [eV]",
                title=f"{r['dataset']} ({r['image_shape']}{binned})\n"
-                     f"{r['train_images']:,} training images: MAE {r['mae']:.2f} dex\n"
-                     f"(DeepLense, their data: {r['deeplense_mae']:.2f}; no information {r['prior_mae']:.2f})")
+                     f"{r['train_images']:,} training images, {r['params'] / 1e6:.2f} M parameters\n"
+                     f"MAE {r['mae']:.3f} dex (no information {r['prior_mae']:.2f})\n"
+                     f"DeepLense, their data: {r['deeplense_mae']:.2f}")
         ax.title.set_fontsize(8)
     axes[0][0].set_ylabel("predicted log10 m_a [eV]")
     axes[0][0].legend(fontsize=7, loc="upper left")
