@@ -200,7 +200,7 @@ def run_dir(work: Path, scale: str, dataset: str, model_kwargs: dict, threads: i
 
 def run_one(dataset: str, scale: str, s: Scale, work: Path, seed: int, budget_minutes: float, clock: str, device: torch.device,
             model_kwargs: dict, npe: bool, command: str, bin_factor: int = 1) -> dict:
-    "Train, predict and score the regressor of `dataset` on pixels binned by `bin_factor`; returns the table's row (cached in the run as row.json)."
+    "Train, predict and score the regressor of `dataset` on pixels binned by `bin_factor`; returns the table's row (row.json)."
     run = run_dir(work, scale, dataset, model_kwargs, torch.get_num_threads(), s.n_train[DATASETS[dataset]], budget_minutes,
                   clock, bin_factor)
     if (run / "row.json").exists():
@@ -210,7 +210,8 @@ def run_one(dataset: str, scale: str, s: Scale, work: Path, seed: int, budget_mi
     info = read_info(path)
     if not (run / "row.json").exists():
         budget_s = 60 * budget_minutes
-        config = TrainConfig(task="regression", batch_size=s.batch_size, lr=2e-3, preprocess={"name": "standardize", "bin": bin_factor},
+        preprocess = {"name": "standardize"} | ({"bin": bin_factor} if bin_factor > 1 else {})
+        config = TrainConfig(task="regression", batch_size=s.batch_size, lr=2e-3, preprocess=preprocess,
                              augment={"dihedral": True}, seed=seed, device=str(device), progress=False)
         epochs, step_rate = results.planned_epochs(MODEL, model_kwargs, path, s, budget_s, device, clock, config, [TARGET])
         config = replace(config, epochs=epochs)
@@ -304,7 +305,8 @@ def write_table(rows: list, out: Path, scale: str, env: dict, note: str | None):
               f"log10 m_a uniform on [-24, -22]. A ResNet-18 regressor trains for "
               f"its budget (epochs planned from a one-epoch trial of the training pipeline; on the `cpu` clock the budget is "
               f"CPU time per thread), batch {s.batch_size}, one-cycle AdamW (peak learning rate 2e-3) on the mean "
-              f"squared error of the standardised target, per-image standardisation (of pixels averaged in blocks of `binned by` squared), random dihedral augmentation; "
+              f"squared error of the standardised target, per-image standardisation (of the block means of the `binned by` "
+              f"column), random dihedral augmentation; "
               f"the checkpoint of the lowest validation loss is scored; data and training seed {rows[0]['data_seed']} "
               f"(flow set: seed {rows[0]['data_seed'] + 1}); split 80/10/10; scores on the held-out test rows. Load "
               f"averages (1/5/15 min) before and after each training run are in the table.")

@@ -264,7 +264,7 @@ def bin_pixels(images: Tensor, # (B, C, H, W) or (C, H, W), with H and W multipl
                factor: int = 1, # pixels per block side; 1 changes nothing
               ) -> Tensor: # (..., C, H / factor, W / factor) block means
     "Average the pixels of every `factor` x `factor` block: coarser pixels of the same mean surface brightness."
-    check_images(images), _check_bin_factor(factor)
+    check_images(images); _check_bin_factor(factor)
     h, w = images.shape[-2:]
     if h % factor or w % factor: raise ValueError(f"images of {h} x {w} pixels cannot be binned by {factor}: {factor} must divide both sides")
     return images if factor == 1 else F.avg_pool2d(images, factor)
