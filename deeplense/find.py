@@ -109,7 +109,7 @@ def mock_survey_field(out_dir: str | Path, # folder for the FITS files
                      ) -> tuple[list, Table]: # (FITS paths in band order, truth table: id, x, y, ra, dec, label)
     "Write a noisy multi-band field with simulated lenses and non-lenses at known positions, one FITS file per band."
     from deeplense.lensing import add_noise
-    from deeplense.simulate import _band_key, override, preset, simulate_batch
+    from deeplense.simulate import band_key, override, preset, simulate_batch
     config = preset("lens_finding") if config is None else config
     if sorted(config.classes) != ["lens", "non_lens"]: raise ValueError(f"config needs classes non_lens and lens, got {config.classes}")
     stamps_config = override(config, {"noise": False, "mask": None})
@@ -130,7 +130,7 @@ def mock_survey_field(out_dir: str | Path, # folder for the FITS files
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for c, band in enumerate(config.bands):
-        t, rms = (params[_band_key(k, band, config)][0].item() for k in ("exposure_time", "background_rms"))
+        t, rms = (params[band_key(k, band, config)][0].item() for k in ("exposure_time", "background_rms"))
         noisy = add_noise(field[c], t, rms, g) # params hold the band's total exposure time, hence num_exposures=1
         header = wcs.to_header()
         header["BAND"] = band.name
