@@ -18,10 +18,10 @@ from torch import Tensor
 from .core import unknown_name_error
 
 # %% auto #0
-__all__ = ['DIHEDRAL_NAMES', 'PADDING_MODES', 'PREPROCESSORS', 'check_images', 'cmu_deeplens_preprocess', 'minmax_normalize',
-           'standardize', 'asinh_stretch', 'dihedral_compose', 'dihedral_inverse', 'dihedral_transform',
-           'random_dihedral', 'affine_transform', 'random_rotation', 'random_shift', 'augment', 'bin_pixels',
-           'make_preprocess', 'make_augment']
+__all__ = ['MASK_VALUE', 'DIHEDRAL_NAMES', 'PADDING_MODES', 'PREPROCESSORS', 'check_images', 'masked_pixels', 'zero_masked',
+           'cmu_deeplens_preprocess', 'minmax_normalize', 'standardize', 'asinh_stretch', 'dihedral_compose',
+           'dihedral_inverse', 'dihedral_transform', 'random_dihedral', 'affine_transform', 'random_rotation',
+           'random_shift', 'augment', 'bin_pixels', 'make_preprocess', 'make_augment']
 
 # %% ../nbs/05_preprocess.ipynb #aa62c96d
 def check_images(images: Tensor, # (B, C, H, W) batch or (C, H, W) image
@@ -44,57 +44,89 @@ def check_images(images: Tensor, # (B, C, H, W) batch or (C, H, W) image
             raise ValueError(f"{name} has {n_bad} non-finite pixels ({n_nan} NaN, {n_bad - n_nan} inf); the first at ({first})")
     return images
 
+# %% ../nbs/05_preprocess.ipynb #5a1d0c02
+MASK_VALUE = 100.0 # the value of masked pixels in the Strong Lens Finding Challenge's stamps
+
+def masked_pixels(images: Tensor, # (B, C, H, W) or (C, H, W)
+                  mask_value: float | None = MASK_VALUE, # the value that marks a pixel without data; None: nothing is masked
+                 ) -> Tensor: # bool, shaped like `images`: True where masked
+    "Which pixels are masked: those exactly equal to `mask_value` (after `check_images`)."
+    check_images(images)
+    if mask_value is None: return torch.zeros_like(images, dtype=torch.bool)
+    if isinstance(mask_value, bool) or not isinstance(mask_value, (int, float)):
+        raise TypeError(f"mask_value must be a number or None, got {mask_value!r}")
+    if not math.isfinite(mask_value): raise ValueError(f"mask_value must be finite (images have no NaN or inf), got {mask_value}")
+    return images == mask_value
+
+def zero_masked(images: Tensor, # (B, C, H, W) or (C, H, W)
+                mask_value: float | None = MASK_VALUE, # the value of masked pixels; None: nothing is masked
+               ) -> Tensor:
+    "No scaling: masked pixels set to 0, the others unchanged (the `none` preprocessing)."
+    return images.masked_fill(masked_pixels(images, mask_value), 0)
+
 # %% ../nbs/05_preprocess.ipynb #0a42a962
 def cmu_deeplens_preprocess(images: Tensor, # (B, C, H, W) or (C, H, W) challenge pixels [flux units]
-                            mask_value: float = 100.0, # pixel value that marks masked pixels
-                            vmin: float = -1e-9, # lower clipping bound [flux units]
+                            mask_value: float | None = MASK_VALUE, # the value of masked pixels; None: nothing is masked
+                            vmin: float = -1e-9, # lower clipping bound [flux units]; about -670 sigma in R, -310 sigma in I
                             vmax: float = 1e-9, # upper clipping bound [flux units]; the scale divides by it
                             scale: float = 100.0, # the output range is [scale * vmin / vmax, scale]
                            ) -> Tensor:
     "CMU DeepLens's scaling: masked pixels to 0, the others clipped to [vmin, vmax], divided by vmax, times scale."
-    check_images(images)
+    masked = masked_pixels(images, mask_value)
     if not vmin < vmax or vmax <= 0: raise ValueError(f"need vmin < vmax and vmax > 0, got vmin={vmin}, vmax={vmax}")
-    out = images.clamp(vmin, vmax) / vmax * scale
-    return torch.where(images == mask_value, torch.zeros_like(out), out)
+    return (images.clamp(vmin, vmax) / vmax * scale).masked_fill(masked, 0)
 
 # %% ../nbs/05_preprocess.ipynb #26fad1a9
-def _rescale_per_image(images: Tensor, per_band: bool, statistics) -> Tensor:
-    "(x - offset) / scale with `statistics(images, dims) -> (offset, scale)` over each image, or each band of each image."
+def _rescale_per_image(images: Tensor, per_band: bool, mask_value: float | None, statistics) -> Tensor:
+    "(x - offset) / scale with `statistics(images, masked, dims) -> (offset, scale)` over each image (or band); masks to 0."
     if not isinstance(per_band, bool): raise TypeError(f"per_band must be True or False, got {per_band!r}")
-    offset, scale = statistics(check_images(images), (-2, -1) if per_band else (-3, -2, -1))
-    return (images - offset) / scale.clamp_min(torch.finfo(images.dtype).tiny) # a constant image: 0 / tiny = 0
+    masked = masked_pixels(images, mask_value)
+    offset, scale = statistics(images, masked, (-2, -1) if per_band else (-3, -2, -1))
+    out = (images - offset) / scale.clamp_min(torch.finfo(images.dtype).tiny) # a constant image: 0 / tiny = 0
+    return out.masked_fill(masked, 0)
 
-def _min_range(x: Tensor, dims: tuple) -> tuple:
-    lo = x.amin(dims, keepdim=True)
-    return lo, x.amax(dims, keepdim=True) - lo
+def _min_range(x: Tensor, masked: Tensor, dims: tuple) -> tuple:
+    "The minimum and range of the unmasked pixels (0 and 0 where all are masked)."
+    lo = x.masked_fill(masked, math.inf).amin(dims, keepdim=True)
+    hi = x.masked_fill(masked, -math.inf).amax(dims, keepdim=True)
+    empty = masked.all(dims, keepdim=True)
+    return lo.masked_fill(empty, 0), (hi - lo).masked_fill(empty, 0)
 
-def _mean_std(x: Tensor, dims: tuple) -> tuple:
-    return torch.std_mean(x, dim=dims, correction=0, keepdim=True)[::-1]
+def _mean_std(x: Tensor, masked: Tensor, dims: tuple) -> tuple:
+    "The mean and standard deviation of the unmasked pixels (0 and 0 where all are masked)."
+    kept = (~masked).sum(dims, keepdim=True).clamp_min(1).to(x.dtype)
+    mean = x.masked_fill(masked, 0).sum(dims, keepdim=True) / kept
+    # masked pixels set to that mean add nothing to the mean or the squared deviations: std over all n pixels, rescaled
+    std, mean = torch.std_mean(torch.where(masked, mean, x), dim=dims, correction=0, keepdim=True)
+    return mean, std * (math.prod(x.shape[d] for d in dims) / kept).sqrt()
 
 def minmax_normalize(images: Tensor, # (B, C, H, W) or (C, H, W)
                      per_band: bool = True, # scale each band separately, or all bands of an image together
+                     mask_value: float | None = MASK_VALUE, # the value of masked pixels, left out and set to 0; None: none
                     ) -> Tensor:
-    "Scale each image (or band) linearly to [0, 1]: (x - min) / (max - min)."
-    return _rescale_per_image(images, per_band, _min_range)
+    "Scale each image (or band) linearly to [0, 1]: (x - min) / (max - min), over its unmasked pixels."
+    return _rescale_per_image(images, per_band, mask_value, _min_range)
 
 def standardize(images: Tensor, # (B, C, H, W) or (C, H, W)
                 per_band: bool = True, # standardise each band separately, or all bands of an image together
+                mask_value: float | None = MASK_VALUE, # the value of masked pixels, left out and set to 0; None: none
                ) -> Tensor:
-    "Shift and scale each image (or band) to mean 0 and standard deviation 1: (x - mean) / std."
-    return _rescale_per_image(images, per_band, _mean_std)
+    "Shift and scale each image (or band) to mean 0 and standard deviation 1: (x - mean) / std, over its unmasked pixels."
+    return _rescale_per_image(images, per_band, mask_value, _mean_std)
 
 def asinh_stretch(images: Tensor, # (B, C, H, W) or (C, H, W)
                   scale: float | Sequence[float] = 1.0, # softening s > 0, one value or one per band [image units]
+                  mask_value: float | None = MASK_VALUE, # the value of masked pixels, set to 0; None: nothing is masked
                  ) -> Tensor:
-    "Lupton et al.'s asinh stretch asinh(x / s): linear for faint pixels, logarithmic for bright ones."
-    check_images(images)
+    "Lupton et al.'s asinh stretch asinh(x / s): linear for faint pixels, logarithmic for bright ones; masks to 0."
+    masked = masked_pixels(images, mask_value)
     s = [scale] if isinstance(scale, (int, float)) else list(scale)
     if not s or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in s):
         raise ValueError(f"scale must be a positive number or a list of positive numbers, one per band; got {scale!r}")
     if len(s) not in (1, images.shape[-3]):
         raise ValueError(f"scale has {len(s)} values but the images have {images.shape[-3]} bands")
     s = torch.tensor(s, dtype=images.dtype, device=images.device).view(-1, 1, 1)
-    return torch.asinh(images / s)
+    return torch.asinh(images / s).masked_fill(masked, 0)
 
 # %% ../nbs/05_preprocess.ipynb #3377039e
 DIHEDRAL_NAMES = ("identity", "rot90", "rot180", "rot270", "flip", "flip+rot90", "flip+rot180", "flip+rot270")
@@ -262,15 +294,19 @@ def _check_bin_factor(factor) -> int:
 
 def bin_pixels(images: Tensor, # (B, C, H, W) or (C, H, W), with H and W multiples of `factor`
                factor: int = 1, # pixels per block side; 1 changes nothing
-              ) -> Tensor: # (..., C, H / factor, W / factor) block means
+               mask_value: float | None = MASK_VALUE, # the value of masked pixels; a block with one is masked; None: none
+              ) -> Tensor: # (..., C, H / factor, W / factor) block means, `mask_value` where a block has a masked pixel
     "Average the pixels of every `factor` x `factor` block: coarser pixels of the same mean surface brightness."
-    check_images(images); _check_bin_factor(factor)
+    masked = masked_pixels(images, mask_value); _check_bin_factor(factor)
     h, w = images.shape[-2:]
     if h % factor or w % factor: raise ValueError(f"images of {h} x {w} pixels cannot be binned by {factor}: {factor} must divide both sides")
-    return images if factor == 1 else F.avg_pool2d(images, factor)
+    if factor == 1: return images
+    binned = F.avg_pool2d(images, factor)
+    if mask_value is None: return binned
+    return binned.masked_fill(F.max_pool2d(masked.to(images.dtype), factor) > 0, mask_value)
 
 # %% ../nbs/05_preprocess.ipynb #d1fe00ee
-PREPROCESSORS = {"none": check_images, "cmu_deeplens": cmu_deeplens_preprocess, "standardize": standardize,
+PREPROCESSORS = {"none": zero_masked, "cmu_deeplens": cmu_deeplens_preprocess, "standardize": standardize,
                  "minmax": minmax_normalize, "asinh": asinh_stretch}
 
 def _spec_kwargs(spec: dict, fn, what: str, skip: tuple) -> dict:
@@ -284,7 +320,7 @@ def _spec_kwargs(spec: dict, fn, what: str, skip: tuple) -> dict:
     return dict(spec)
 
 def _binned(images: Tensor, factor: int, scaling: Callable, kwargs: dict) -> Tensor:
-    return scaling(bin_pixels(images, factor), **kwargs)
+    return scaling(bin_pixels(images, factor, kwargs.get("mask_value", MASK_VALUE)), **kwargs)
 
 def make_preprocess(spec: dict, # {"name": one of PREPROCESSORS, **that function's keyword arguments, optional "bin": factor}
                    ) -> Callable:
@@ -294,8 +330,7 @@ def make_preprocess(spec: dict, # {"name": one of PREPROCESSORS, **that function
     if name is None: raise ValueError(f"a preprocessing spec needs a 'name' (one of {', '.join(PREPROCESSORS)}), got {spec!r}")
     if name not in PREPROCESSORS: raise unknown_name_error("preprocessing name", str(name), PREPROCESSORS, where=f"spec {spec!r}")
     fn, factor = PREPROCESSORS[name], _check_bin_factor(spec.get("bin", 1))
-    kwargs = _spec_kwargs({k: v for k, v in spec.items() if k not in ("name", "bin")}, fn, f"{name!r} preprocessing",
-                          ("images", "name"))
+    kwargs = _spec_kwargs({k: v for k, v in spec.items() if k not in ("name", "bin")}, fn, f"{name!r} preprocessing", ("images",))
     return functools.partial(fn, **kwargs) if factor == 1 else functools.partial(_binned, factor=factor, scaling=fn, kwargs=kwargs)
 
 def make_augment(spec: dict, # keyword arguments of `augment`, e.g. {"dihedral": True, "rotation": False, "shift": 2}
