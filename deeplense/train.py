@@ -36,8 +36,9 @@ from .metrics import one_vs_rest_auc, roc_auc
 
 # %% auto #0
 __all__ = ['TASKS', 'OPTIMIZERS', 'SCHEDULES', 'RESUME_FREE', 'CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'MAKE_CHECKPOINT',
-           'INIT_AND_RESUME', 'TrainConfig', 'init_distributed', 'write_csv', 'read_history', 'read_checkpoint',
-           'init_weights', 'fit', 'plot_history', 'load_checkpoint', 'predict', 'fit_h5', 'add_cli', 'search']
+           'INIT_AND_RESUME', 'E2CNN_CACHES', 'TrainConfig', 'init_distributed', 'write_csv', 'read_history',
+           'read_checkpoint', 'init_weights', 'fit', 'plot_history', 'load_checkpoint', 'predict', 'fit_h5', 'add_cli',
+           'search']
 
 # %% ../nbs/07_train.ipynb #5f9c5e73
 TASKS = ("auto", "binary", "multiclass", "regression")
@@ -317,6 +318,8 @@ def read_checkpoint(path: str | Path, # a .pt file written by DeepLense
 INIT_AND_RESUME = ("init (--init) starts a new run from another run's weights and resume (--resume) continues out/last.pt: "
                    "pass one of them (a run started from init resumes with resume alone, and keeps its init)")
 
+E2CNN_CACHES = ("filter", "expanded_bias") # buffers of e2cnn's R2Conv in eval mode, computed from its weights
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -341,7 +344,9 @@ def init_weights(model: nn.Module, # the network to start, built for the new run
     if sha256 is not None and digest != sha256:
         raise ValueError(f"{path} has SHA-256 {digest}, not the {sha256} the config asks for: the checkpoint changed "
                          f"since; pass the original file, or leave init_sha256 out to start from this one")
-    own, theirs, head = model.state_dict(), ckpt["model"], output_layer(model)
+    model.train() # e2cnn's convolutions drop the expanded filters they cache in eval mode, so only weights are compared
+    own, head = model.state_dict(), output_layer(model)
+    theirs = {k: v for k, v in ckpt["model"].items() if k in own or k.rpartition(".")[2] not in E2CNN_CACHES}
     arch = f"{old['model']} {old.get('model_kwargs', {})}" if "model" in old else "its network"
     missing, extra = [k for k in own if k not in theirs], [k for k in theirs if k not in own]
     if missing or extra:
@@ -360,7 +365,7 @@ def init_weights(model: nn.Module, # the network to start, built for the new run
                              f"there and {tuple(own[k].shape)} here")
     model.load_state_dict({k: own[k] if reasons and k in head_keys else theirs[k] for k in own})
     note = (f"output layer {head!r} replaced ({'; '.join(reasons)})" if reasons else
-            f"output layer {head!r} kept (the same {n_new} outputs)")
+            f"output layer {head!r} kept (the same {n_new} output{'s' * (n_new > 1)})")
     return dict(path=str(path), sha256=digest, model=old.get("model"), model_kwargs=old.get("model_kwargs"),
                 epoch=ckpt.get("epoch"), preprocess=old.get("preprocess"), head=head, head_replaced=bool(reasons),
                 head_note=note)
