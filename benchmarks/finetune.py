@@ -122,8 +122,22 @@ def test_labels(test: Path) -> np.ndarray:
     with h5py.File(test) as f: return f["labels"][:]
 
 
-def macro_auc(labels: np.ndarray, probs: np.ndarray) -> float:
-    return one_vs_rest_auc(labels, probs)["macro"]
+def weighted_macro_auc(labels: np.ndarray, # (N,) test labels
+                       probs: np.ndarray, # (N, K) class probabilities
+                       weights: np.ndarray, # (B, N) weight of each image in each of B resamples
+                      ) -> np.ndarray: # (B,)
+    """One-vs-rest macro AUC of every resample at once: the Mann-Whitney statistic with each image counted `weights`
+    times (ties count one half), so that multinomial weights make a bootstrap of the test images."""
+    aucs = []
+    for k in range(probs.shape[1]):
+        order = np.argsort(probs[:, k], kind="stable")
+        score, positive = probs[order, k], labels[order] == k
+        starts = np.flatnonzero(np.r_[True, score[1:] != score[:-1]]) # groups of equal scores
+        pos = np.add.reduceat(weights[:, order] * positive, starts, axis=1)
+        neg = np.add.reduceat(weights[:, order] * ~positive, starts, axis=1)
+        below = np.cumsum(neg, axis=1) - neg
+        aucs.append((pos * (below + neg / 2)).sum(1) / (pos.sum(1) * neg.sum(1)))
+    return np.mean(aucs, axis=0)
 
 
 def bootstrap(labels: np.ndarray, # (N,) test labels
@@ -131,10 +145,10 @@ def bootstrap(labels: np.ndarray, # (N,) test labels
               weights: list, # the statistic: sum of weights[i] * macro AUC of network i
               n: int, seed: int = 0) -> tuple:
     "The statistic on the test set and its 95% percentile bootstrap interval (the same resampled images for every network)."
-    stat = lambda rows: sum(w * macro_auc(labels[rows], p[rows]) for w, p in zip(weights, probs))
-    rng = np.random.default_rng(seed)
-    samples = [stat(rng.integers(0, len(labels), len(labels))) for _ in range(n)]
-    return stat(np.arange(len(labels))), *np.percentile(samples, [2.5, 97.5])
+    counts = np.random.default_rng(seed).multinomial(len(labels), np.full(len(labels), 1 / len(labels)), size=n)
+    point = sum(c * one_vs_rest_auc(labels, p)["macro"] for c, p in zip(weights, probs))
+    samples = sum(c * weighted_macro_auc(labels, p, counts.astype(float)) for c, p in zip(weights, probs))
+    return float(point), *np.percentile(samples, [2.5, 97.5])
 
 
 def variant_name(lr: float | None, frozen: bool) -> str:
