@@ -36,9 +36,8 @@ from .metrics import one_vs_rest_auc, roc_auc
 
 # %% auto #0
 __all__ = ['TASKS', 'OPTIMIZERS', 'SCHEDULES', 'RESUME_FREE', 'CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'MAKE_CHECKPOINT',
-           'INIT_AND_RESUME', 'E2CNN_CACHES', 'TrainConfig', 'init_distributed', 'write_csv', 'read_history',
-           'read_checkpoint', 'init_weights', 'fit', 'plot_history', 'load_checkpoint', 'predict', 'fit_h5', 'add_cli',
-           'search']
+           'TrainConfig', 'init_distributed', 'write_csv', 'read_history', 'read_checkpoint', 'init_weights', 'fit',
+           'plot_history', 'load_checkpoint', 'predict', 'fit_h5', 'add_cli', 'search']
 
 # %% ../nbs/07_train.ipynb #5f9c5e73
 TASKS = ("auto", "binary", "multiclass", "regression")
@@ -315,10 +314,10 @@ def read_checkpoint(path: str | Path, # a .pt file written by DeepLense
 
 
 # %% ../nbs/07_train.ipynb #27013830
-INIT_AND_RESUME = ("init (--init) starts a new run from another run's weights and resume (--resume) continues out/last.pt: "
+_INIT_AND_RESUME = ("init (--init) starts a new run from another run's weights and resume (--resume) continues out/last.pt: "
                    "pass one of them (a run started from init resumes with resume alone, and keeps its init)")
 
-E2CNN_CACHES = ("filter", "expanded_bias") # buffers of e2cnn's R2Conv in eval mode, computed from its weights
+_E2CNN_CACHES = ("filter", "expanded_bias") # buffers of e2cnn's R2Conv in eval mode, computed from its weights
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -346,7 +345,7 @@ def init_weights(model: nn.Module, # the network to start, built for the new run
                          f"since; pass the original file, or leave init_sha256 out to start from this one")
     model.train() # e2cnn's convolutions drop the expanded filters they cache in eval mode, so only weights are compared
     own, head = model.state_dict(), output_layer(model)
-    theirs = {k: v for k, v in ckpt["model"].items() if k in own or k.rpartition(".")[2] not in E2CNN_CACHES}
+    theirs = {k: v for k, v in ckpt["model"].items() if k in own or k.rpartition(".")[2] not in _E2CNN_CACHES}
     arch = f"{old['model']} {old.get('model_kwargs', {})}" if "model" in old else "its network"
     missing, extra = [k for k in own if k not in theirs], [k for k in theirs if k not in own]
     if missing or extra:
@@ -416,7 +415,7 @@ def fit(model: nn.Module, # any network: (B, C, H, W) -> (B, n_outputs)
     "Train `model` in place; returns the history (a dict of per-epoch lists)."
     c = config or TrainConfig()
     if c.task == "auto": raise ValueError("fit needs an explicit task: binary, multiclass or regression")
-    if c.init is not None and resume: raise ValueError(INIT_AND_RESUME)
+    if c.init is not None and resume: raise ValueError(_INIT_AND_RESUME)
     if len(train_data) == 0: raise ValueError("the training set is empty")
     monitor, sign = _monitor(c, val_data is not None)
     rank, world = init_distributed()
