@@ -30,6 +30,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import shlex
 import sys
 import time
@@ -102,7 +103,7 @@ def draw_image_params(spec: dict, label: int, rng: np.random.Generator) -> dict:
     "One image's parameters, drawn with numpy from the spec (DeepLense's names; per-subhalo arrays; vortex geometry)."
     h, s, sub, v = spec["host"], spec["source"], spec["subhalos"], spec["vortex"]
     p = dict(label=label, host_mass=np_draw(h["mass"], rng))
-    p["theta_E"] = float(theta_E_of_mass(p["host_mass"], spec))
+    p["theta_E"] = float(theta_E_of_mass(p["host_mass"], spec | {"cosmology": spec.get("host_cosmology", spec.get("cosmology"))}))
     for k in ("e1", "e2", "center_x", "center_y"): p[f"host_{k}"] = np_draw(h[k], rng)
     p["gamma1"], p["gamma2"] = np_draw(h["gamma1"], rng), np_draw(h["gamma2"], rng)
     for k in ("R_sersic", "n_sersic", "e1", "e2"): p[f"source_{k}"] = np_draw(s[k], rng)
@@ -278,10 +279,13 @@ PARAM_NAMES = ["background_rms", "exposure_time", "gamma1", "gamma2", "host_cent
                "subhalo_mass_total", "theta_E", "vortex_angle", "vortex_half_length", "vortex_mass"]
 
 
-VARIANTS = { # name -> (spec changes, lenstronomy supersampling); "spec" is the check, the others how an outside party might differ
-    "spec": ({}, None),
-    "supersampling5": ({}, 5), # rays on a 5x5 sub-grid per pixel: converged images (the spec renders 1 ray per pixel)
-    "planck18": ({"cosmology": "lenstronomy_default"}, None), # LensCosmo without a cosmology: astropy's default, Planck18
+VARIANTS = { # name -> (spec changes, lenstronomy supersampling, vortex points); "spec" is the check, the others how an
+             # outside party might differ from it
+    "spec": ({}, None, None),
+    "supersampling5": ({}, 5, None), # rays on a 5x5 sub-grid per pixel: converged images (the spec renders 1 ray per pixel)
+    "planck18": ({"cosmology": "lenstronomy_default"}, None, None), # LensCosmo without a cosmology: astropy's, Planck18
+    "points50": ({}, None, 50), # a coarser vortex: 50 point masses (spacing up to 0.12", more than a pixel)
+    "host_planck18": ({"host_cosmology": "lenstronomy_default"}, None, None), # only the host's Einstein radius in Planck18
 }
 
 
@@ -289,8 +293,8 @@ def make_lenstronomy_file(config, n: int, path: Path, seed: int, vortex_points: 
                           batch: int = 64) -> Path:
     "n lenstronomy images of the spec (classes in turn), numpy-drawn parameters, in DeepLense's HDF5 layout; resumable."
     from deeplense.core import H5Writer
-    changes, supersampling = VARIANTS[variant]
-    spec = read_spec(config) | changes
+    changes, supersampling, points = VARIANTS[variant]
+    spec, vortex_points = read_spec(config) | changes, points or vortex_points
     r = LenstronomyModelII(spec, vortex_points, supersampling)
     meta = dict(made_by="benchmarks/lenstronomy_model_ii.py", engine="lenstronomy", seed=seed, vortex_points=vortex_points,
                 spec=spec, simulation_preset=config.preset, variant=variant, supersampling=supersampling or spec["supersampling"])
@@ -329,7 +333,7 @@ def macro_auc_bootstrap(labels: np.ndarray, probs: np.ndarray, n_boot: int, rng:
     return auc, reps
 
 
-def train(train_path: Path, run: Path, seed: int, epochs: int, n_train: int, device) -> dict:
+def train(train_path: Path, run: Path, seed: int, epochs: int, n_train: int, device, training_set: str = "preset") -> dict:
     "Train a width-11 ResNet-18 on the first `n_train` rows' share of train_path (the rest validates); once per run."
     from deeplense.core import read_info
     from deeplense.train import TrainConfig, fit_h5
@@ -339,7 +343,7 @@ def train(train_path: Path, run: Path, seed: int, epochs: int, n_train: int, dev
                          augment={"dihedral": True}, seed=seed, device=str(device), progress=False)
     load_before, start, cpu = load(), time.perf_counter(), time.process_time()
     fit_h5(train_path, "resnet18", run, config, {"width": 11}, fractions=(n_train / n, 1 - n_train / n, 0.0), resume=True)
-    timing = dict(train_seed=seed, epochs=epochs, train_images=n_train, train_min=round((time.perf_counter() - start) / 60, 2),
+    timing = dict(training_set=training_set, train_seed=seed, epochs=epochs, train_images=n_train, train_min=round((time.perf_counter() - start) / 60, 2),
                   train_cpu_min=round((time.process_time() - cpu) / 60, 2), threads=torch.get_num_threads(),
                   load_before=load_before, load_after=load())
     (run / "timing.json").write_text(json.dumps(timing))
@@ -406,12 +410,12 @@ def results_markdown(rows: list, commands: list, note: str, variants: list) -> s
     lines = ["# A ResNet trained on DeepLense `model_ii`, tested on DeepLense and on lenstronomy-made images", "",
              "Made with " + ", then ".join(f"`{c}`" for c in commands) + f" ({datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}).",
              "", note, "",
-             "| train seed | epochs | training images | DeepLense test: macro AUC [95% CI] | lenstronomy test: macro AUC [95% CI] "
+             "| training set | train seed | epochs | training images | DeepLense test: macro AUC [95% CI] | lenstronomy test: macro AUC [95% CI] "
              "| gap [95% CI] | accuracy DeepLense / lenstronomy | pass (gap <= 0.02, AUC >= 0.98) | training [min] | load before -> after |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ok = r["gap"] <= 0.02 and r["lenstronomy_macro_auc"] >= 0.98
-        lines.append(f"| {r['train_seed']} | {r['epochs']} | {r['train_images']:,} | {r['deeplense_macro_auc']:.4f} "
+        lines.append(f"| {r.get('training_set', 'preset')} | {r['train_seed']} | {r['epochs']} | {r['train_images']:,} | {r['deeplense_macro_auc']:.4f} "
                      f"[{r['deeplense_lo']:.4f}, {r['deeplense_hi']:.4f}] (n={r['deeplense_n']}) | {r['lenstronomy_macro_auc']:.4f} "
                      f"[{r['lenstronomy_lo']:.4f}, {r['lenstronomy_hi']:.4f}] (n={r['lenstronomy_n']}) | {r['gap']:+.4f} "
                      f"[{r['gap_lo']:+.4f}, {r['gap_hi']:+.4f}] | {r['deeplense_accuracy']:.3f} / {r['lenstronomy_accuracy']:.3f} | "
@@ -421,13 +425,14 @@ def results_markdown(rows: list, commands: list, note: str, variants: list) -> s
         lines += ["", "How the same networks score on lenstronomy files made the way an outside party might differ from the "
                   "spec (same numpy draws, seed 1000): `supersampling5`, 5x5 rays per pixel (converged images; the spec "
                   "has 1); `planck18`, Einstein radii in lenstronomy's default cosmology (astropy's Planck18) instead of "
-                  "DeepLense's.", "", "| train seed | epochs | " + " | ".join(f"{v}: macro AUC [95% CI] | {v}: gap [95% CI]"
+                  "DeepLense's; `points50`, the vortex as 50 point masses instead of 800; `host_planck18`, only the host's "
+                  "Einstein radius in Planck18 (1.6369\" instead of 1.6645\"), subhalos and vortex in DeepLense's cosmology.", "", "| training set | train seed | epochs | " + " | ".join(f"{v}: macro AUC [95% CI] | {v}: gap [95% CI]"
                                                                                for v in others) + " |",
-                  "|---|---|" + "---|---|" * len(others)]
+                  "|---|---|---|" + "---|---|" * len(others)]
         for r in rows:
             cells = [f"{r[f'lenstronomy_{v}_macro_auc']:.4f} [{r[f'lenstronomy_{v}_lo']:.4f}, {r[f'lenstronomy_{v}_hi']:.4f}] | "
                      f"{r[f'gap_{v}']:+.4f} [{r[f'gap_{v}_lo']:+.4f}, {r[f'gap_{v}_hi']:+.4f}]" for v in others]
-            lines.append(f"| {r['train_seed']} | {r['epochs']} | " + " | ".join(cells) + " |")
+            lines.append(f"| {r.get('training_set', 'preset')} | {r['train_seed']} | {r['epochs']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -437,11 +442,14 @@ def main(argv: list | None = None):
     p.add_argument("--n-lenstronomy", type=int, default=1500, help="lenstronomy test images (default 1500)")
     p.add_argument("--vortex-points", type=int, default=800, help="point masses emulating the vortex (default 800)")
     p.add_argument("--variants", nargs="+", default=["spec"], choices=list(VARIANTS),
-                   help="lenstronomy test files: spec (the check), supersampling5, planck18 (default: spec)")
+                   help=f"lenstronomy test files: spec (the check), {', '.join(list(VARIANTS)[1:])} (default: spec)")
     p.add_argument("--compare-per-class", type=int, default=8, help="images per class of the agreement check")
     p.add_argument("--train-images", type=int, default=6000)
     p.add_argument("--test-images", type=int, default=1500, help="held-out DeepLense images")
     p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--train-set", action="append", default=[], metavar="FIELD=JSON",
+                   help="train on the preset with this field changed (repeatable), e.g. "
+                        "host.mass='{\"log_uniform\": [9e11, 1.1e12]}'; the tests stay the preset's and lenstronomy's")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="training seeds")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates of the AUC intervals")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -451,7 +459,7 @@ def main(argv: list | None = None):
     a = p.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     from deeplense.core import get_device
-    from deeplense.simulate import preset, simulate_to_h5
+    from deeplense.simulate import _parse_override, preset, simulate_to_h5
     config, device = preset(PRESET), get_device(a.device)
     command = shlex.join(["python", "benchmarks/lenstronomy_model_ii.py", *(argv if argv is not None else sys.argv[1:])])
     data = a.work / "data"
@@ -464,7 +472,7 @@ def main(argv: list | None = None):
         (a.out / "agreement.md").write_text(agreement_markdown(rows, figures, command))
         print((a.out / "agreement.md").read_text())
         print(f"compare: {time.perf_counter() - start:.0f} s, load {before} -> {load()}", flush=True)
-    lens_paths = {v: data / f"lenstronomy-{PRESET}-{v}-n{a.n_lenstronomy}-seed1000-points{a.vortex_points}.h5"
+    lens_paths = {v: data / f"lenstronomy-{PRESET}-{v}-n{a.n_lenstronomy}-seed1000-points{VARIANTS[v][2] or a.vortex_points}.h5"
                   for v in a.variants}
     if "make" in a.steps:
         for v, path in lens_paths.items():
@@ -473,14 +481,17 @@ def main(argv: list | None = None):
             print(f"make: {path} in {time.perf_counter() - start:.0f} s "
                   f"({a.n_lenstronomy / (time.perf_counter() - start):.1f} images/s, load {before} -> {load()})", flush=True)
     n_all = a.train_images + a.train_images // 4
-    train_path = data / f"{PRESET}-train-n{n_all}-seed0.h5"
+    overrides = dict(_parse_override(t) for t in a.train_set) # the training set: the preset, or a variant of it
+    label = "".join("-" + re.sub(r"[^A-Za-z0-9.]+", "_", f"{k}={json.dumps(v)}").strip("_") for k, v in overrides.items())
+    train_path = data / f"{PRESET}{label}-train-n{n_all}-seed0.h5"
     test_path = data / f"{PRESET}-test-n{a.test_images}-seed1.h5"
-    runs = {seed: a.work / "runs" / f"resnet18-width11-seed{seed}-epochs{a.epochs}" for seed in a.seeds}
+    runs = {seed: a.work / "runs" / f"resnet18-width11-seed{seed}-epochs{a.epochs}{label}" for seed in a.seeds}
     if "fit" in a.steps:
-        for path, n, seed in ((train_path, n_all, 0), (test_path, a.test_images, 1)):
-            if not path.exists(): simulate_to_h5(config, n, path, seed=seed, device=device, compile=False, progress=False)
+        for path, cfg, n, seed in ((train_path, preset(PRESET, overrides), n_all, 0), (test_path, config, a.test_images, 1)):
+            if not path.exists(): simulate_to_h5(cfg, n, path, seed=seed, device=device, compile=False, progress=False)
         for seed, run in runs.items():
-            print(train(train_path, run, seed, a.epochs, a.train_images, device), flush=True)
+            print(train(train_path, run, seed, a.epochs, a.train_images, device,
+                        ", ".join(f"{k}={json.dumps(v)}" for k, v in overrides.items()) or "preset"), flush=True)
     if "test" in a.steps:
         tests = dict(deeplense=test_path) | {"lenstronomy" if v == "spec" else f"lenstronomy_{v}": path
                                              for v, path in lens_paths.items()}
@@ -502,7 +513,7 @@ def main(argv: list | None = None):
                 f"{a.bootstrap} bootstrap replicates of each test file's rows; the gap's interval pairs the two files' "
                 f"replicates. Earlier invocations' rows (other epochs) are kept: the table is every run in --work.")
         rows = [json.loads(f.read_text()) for f in sorted((a.work / "runs").glob(f"*/test-{'-'.join(a.variants)}.json"))]
-        rows.sort(key=lambda r: (r["epochs"], r["train_seed"]))
+        rows.sort(key=lambda r: (r.get("training_set", "preset") != "preset", r["epochs"], r["train_seed"]))
         write_csv(rows, a.out / "lenstronomy_model_ii.csv")
         commands = list(dict.fromkeys(r["command"] for r in rows))
         (a.out / "lenstronomy_model_ii.md").write_text(results_markdown(rows, commands, note, a.variants))
