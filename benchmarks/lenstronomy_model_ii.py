@@ -13,16 +13,30 @@ Issue 20's check ("gap <= 0.02, AUC >= 0.98"), done here before an outside party
    lenstronomy's `LensCosmo` in DeepLense's cosmology (flat LambdaCDM, H0 70, Omega_m 0.3, Omega_b 0.05). lenstronomy
    has no uniform line-mass profile, so the axion vortex is emulated by `--vortex-points` equal point masses at the
    midpoints of equal pieces of the segment (total mass the vortex's).
-3. `train`: a ResNet-18 of width 11 (as `benchmarks/results.py --scale cpu`) trains with `fit_h5` on a DeepLense
+3. `fit`, `test`: a ResNet-18 of width 11 (as `benchmarks/results.py --scale cpu`) trains with `fit_h5` on a DeepLense
    `model_ii` file (`--train-images` for training, a quarter of that for validation) for `--epochs` epochs per seed,
    and is scored on a held-out DeepLense `model_ii` file (another seed) and on the lenstronomy file: macro AUC with
    a bootstrap 95% interval (rows resampled per file, `--bootstrap` times), and the gap with its interval.
 
-Results go to benchmarks/results/lenstronomy_model_ii/ (agreement.md/.csv, lenstronomy_model_ii.md/.csv).
+Besides the spec's file, `--variants` makes lenstronomy files the way an outside party might depart from the spec
+(`VARIANTS`: 5x5 supersampling, lenstronomy's default cosmology, a coarser vortex), and `--train-set FIELD=JSON` trains
+on a variant of the preset (e.g. a host mass that varies) while the tests stay the same. Steps, files and runs are
+cached in `--work`, so the table adds up over invocations (each row keeps its test command).
 
-    python benchmarks/lenstronomy_model_ii.py --threads 1                     # all three steps, about 30 min
+    python benchmarks/lenstronomy_model_ii.py --threads 1                     # everything, 2 seeds of 12 epochs: ~10 min
     python benchmarks/lenstronomy_model_ii.py --steps compare --threads 1     # the agreement only, a minute
-    python benchmarks/lenstronomy_model_ii.py --steps make train --seeds 0 1 2 --threads 1
+
+The committed tables (benchmarks/results/lenstronomy_model_ii/, see its README.md) were made with
+
+    V="spec supersampling5 planck18 points50 host_planck18"
+    python benchmarks/lenstronomy_model_ii.py --threads 1 --steps compare make fit --seeds 0 1 2 --variants $V
+    python benchmarks/lenstronomy_model_ii.py --threads 1 --steps fit --seeds 0 1 --epochs 40
+    python benchmarks/lenstronomy_model_ii.py --threads 1 --steps fit --seeds 0 1 --epochs 40 \
+        --train-set 'host.mass={"log_uniform": [8e11, 1.25e12]}'
+    python benchmarks/lenstronomy_model_ii.py --threads 1 --steps test --seeds 0 1 2 --variants $V
+    python benchmarks/lenstronomy_model_ii.py --threads 1 --steps test --seeds 0 1 --epochs 40 --variants $V
+    python benchmarks/lenstronomy_model_ii.py --threads 1 --steps test --seeds 0 1 --epochs 40 --variants $V \
+        --train-set 'host.mass={"log_uniform": [8e11, 1.25e12]}'
 """
 from __future__ import annotations
 
@@ -211,14 +225,14 @@ def deeplense_draws(config, per_class: int, seed: int) -> tuple[list, np.ndarray
     return out, images, params
 
 
-def agreement(config, per_class: int = 8, seed: int = 0, vortex_points=(50, 200, 800)) -> tuple[list, dict]:
+def agreement(config, per_class: int = 8, seed: int = 0, vortex_points=(50, 200, 800, 3200), main: int = 800) -> tuple[list, dict]:
     "Rows (one per image and vortex discretisation) of the DeepLense-lenstronomy comparison, and global figures."
     from deeplense.lensing import einstein_radius
     spec = read_spec(config)
     draws, dl_images, params = deeplense_draws(config, per_class, seed)
-    rows, renderers = [], {n: LenstronomyModelII(spec, n) for n in vortex_points}
+    rows, renderers = [], {n: LenstronomyModelII(spec, n) for n in sorted(set(vortex_points) | {main})}
     for i, (p, dl) in enumerate(zip(draws, dl_images)):
-        for n in (vortex_points if CLASSES[p["label"]] == "axion" else vortex_points[1:2]):
+        for n in (sorted(renderers) if CLASSES[p["label"]] == "axion" else [main]):
             r = renderers[n]
             lens, source, _ = r.kwargs(p)
             ln = r.image(p)
@@ -233,7 +247,7 @@ def agreement(config, per_class: int = 8, seed: int = 0, vortex_points=(50, 200,
                              centroid_shift_x=float(((ln - dl) * np.arange(dl.shape[1])).sum() / dl.sum()),
                              vortex_half_length=p.get("vortex_half_length")))
     # the noise: lenstronomy's background sigma and total time against DeepLense's stored ones
-    r = renderers[vortex_points[1]]
+    r = renderers[main]
     dl_rms, dl_t = params["background_rms"][0].item(), params["exposure_time"][0].item()
     sim = r.sim(0)[0]
     model = dl_images[0]
@@ -256,17 +270,21 @@ def agreement(config, per_class: int = 8, seed: int = 0, vortex_points=(50, 200,
                    theta_E_lenstronomy=float(theta_E_of_mass(mass, spec)),
                    theta_E_lenstronomy_default_cosmology=float(theta_E_of_mass(mass, spec, default_cosmology.get())),
                    default_cosmology=default_cosmology.get().name, host_mass=mass)
-    # supersampling: how far the spec's images (supersampling 1) are from converged ones, in lenstronomy
-    fine = LenstronomyModelII(spec, vortex_points[1], supersampling=5)
-    conv = [np.abs(fine.image(p) - r.image(p)).max() / r.image(p).max() for p in draws[:6]]
-    figures["lenstronomy_supersampling5_vs_1_max_abs_diff_over_peak_median"] = float(np.median(conv))
-    figures["lenstronomy_supersampling5_vs_1_max_abs_diff_over_noise_sigma_median"] = float(np.median(
-        [np.abs(fine.image(p) - r.image(p)).max() / dl_rms for p in draws[:6]]))
-    dl5 = dict(config.to_dict(), supersampling=5)
+    # supersampling: how far the spec's images (1 ray per pixel) are from converged ones (5x5), per class, in lenstronomy
+    fine = LenstronomyModelII(spec, main, supersampling=5)
+    for c, name in enumerate(CLASSES):
+        diffs = [fine.image(p) - r.image(p) for p in draws if p["label"] == c]
+        peaks = [r.image(p).max() for p in draws if p["label"] == c]
+        figures[f"{name}: supersampling 5 vs 1 (lenstronomy), max abs diff / peak, median"] = float(np.median(
+            [np.abs(d).max() / m for d, m in zip(diffs, peaks)]))
+        figures[f"{name}: supersampling 5 vs 1 (lenstronomy), max abs diff / noise sigma, median"] = float(np.median(
+            [np.abs(d).max() / dl_rms for d in diffs]))
+        figures[f"{name}: supersampling 5 vs 1 (lenstronomy), rms diff / noise sigma, median"] = float(np.median(
+            [np.sqrt((d ** 2).mean()) / dl_rms for d in diffs]))
     from deeplense.simulate import SimulationConfig
-    _, dl_images5, _ = deeplense_draws(SimulationConfig.from_dict(dl5), per_class, seed)
-    figures["supersampling5_deeplense_vs_lenstronomy_max_abs_diff_over_peak_median"] = float(np.median(
-        [np.abs(fine.image(p) - d).max() / d.max() for p, d in zip(draws[:6], dl_images5[:6])]))
+    _, dl_images5, _ = deeplense_draws(SimulationConfig.from_dict(dict(config.to_dict(), supersampling=5)), per_class, seed)
+    figures["supersampling 5: DeepLense vs lenstronomy, max abs diff / peak, median"] = float(np.median(
+        [np.abs(fine.image(p) - d).max() / d.max() for p, d in zip(draws, dl_images5)]))
     return rows, figures
 
 
@@ -466,8 +484,7 @@ def main(argv: list | None = None):
     data.mkdir(parents=True, exist_ok=True)
     if "compare" in a.steps:
         start, before = time.perf_counter(), load()
-        rows, figures = agreement(config, a.compare_per_class, vortex_points=(a.vortex_points // 4, a.vortex_points,
-                                                                               4 * a.vortex_points))
+        rows, figures = agreement(config, a.compare_per_class, main=a.vortex_points)
         write_csv(rows, a.out / "agreement.csv")
         (a.out / "agreement.md").write_text(agreement_markdown(rows, figures, command))
         print((a.out / "agreement.md").read_text())
@@ -504,7 +521,8 @@ def main(argv: list | None = None):
             rows.append(json.loads(cached.read_text()))
             print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in rows[-1].items()}, flush=True)
         note = (f"ResNet-18 of width 11 (0.33 M parameters, as `benchmarks/results.py --scale cpu`), {a.train_images:,} "
-                f"training and {n_all - a.train_images:,} validation images of `deeplense simulate --preset {PRESET} --seed 0`, "
+                f"training and {n_all - a.train_images:,} validation images of `deeplense simulate --preset {PRESET} --seed 0` "
+                f"(with the change in the training-set column, if any), "
                 f"batch 64, one-cycle AdamW (peak 2e-3), dihedral augmentation, standardised images, the epoch of best "
                 f"validation AUC kept; {torch.get_num_threads()} torch thread(s); training minutes are wall-clock on a "
                 f"2-core machine shared with other jobs (load averages 1/5/15 min in the table). Tests: {a.test_images:,} "
