@@ -244,7 +244,7 @@ def agreement(config, per_class: int = 8, seed: int = 0, vortex_points=(50, 200,
                              median_rel_diff_bright=np.median(np.abs(diff[bright]) / dl[bright]),
                              flux_ratio=ln.sum() / dl.sum(), amp_ratio=source[0]["amp"] / p["source_amp"],
                              diff_over_noise_max=np.abs(diff).max() / params["background_rms"][i].item(),
-                             centroid_shift_x=float(((ln - dl) * np.arange(dl.shape[1])).sum() / dl.sum()),
+                             centroid_shift_x_pixels=float(((ln - dl) * np.arange(dl.shape[1])).sum() / dl.sum()),
                              vortex_half_length=p.get("vortex_half_length")))
     # the noise: lenstronomy's background sigma and total time against DeepLense's stored ones
     r = renderers[main]
@@ -352,7 +352,7 @@ def macro_auc_bootstrap(labels: np.ndarray, probs: np.ndarray, n_boot: int, rng:
 
 
 def train(train_path: Path, run: Path, seed: int, epochs: int, n_train: int, device, training_set: str = "preset") -> dict:
-    "Train a width-11 ResNet-18 on the first `n_train` rows' share of train_path (the rest validates); once per run."
+    "Train a width-11 ResNet-18 on `n_train` rows of train_path (fit_h5's stratified split; the rest validates); once per run."
     from deeplense.core import read_info
     from deeplense.train import TrainConfig, fit_h5
     if (run / "timing.json").exists(): return json.loads((run / "timing.json").read_text())
