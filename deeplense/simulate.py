@@ -546,7 +546,7 @@ def simulate_to_h5(config: SimulationConfig,
                    overwrite: bool = False, # replace an existing file
                    device: str | torch.device | None = None, # where to compute; None: `get_device()`
                    progress: bool = True, # show progress bars
-                   compile: bool | None = None, # render with `torch.compile`; None: when n >= 2048 and a compiler is installed
+                   compile: bool | None = None, # render with `torch.compile`; None: when n >= 2048, a compiler is installed and subhalos are point masses
                    rank: int = 0, # this process's rank under torchrun
                    world_size: int = 1, # number of torchrun processes
                   ) -> Path | None: # the file, or None on ranks other than 0
@@ -562,7 +562,7 @@ def simulate_to_h5(config: SimulationConfig,
     cannot = _cannot_compile(device)
     if compile and cannot: raise ImportError(f"{cannot}; or simulate without it: compile=False (--no-compile)")
     job = SimulationJob(config, int(n), path, seed, int(batch_size), max(workers, world_size), overwrite, str(device), progress,
-                        (n >= 2048 and not cannot) if compile is None else bool(compile),
+                        (n >= 2048 and not cannot and config.subhalos.profile == "point_mass") if compile is None else bool(compile),
                         max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None)
     if world_size > 1:
         _write_shard(job, rank)
@@ -631,6 +631,6 @@ def add_cli(subparsers):
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="render with torch.compile (default: from 2048 images on)")
+                   help="render with torch.compile (default: from 2048 images on, with point-mass subhalos)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(run=run_simulate)
