@@ -18,9 +18,10 @@ from .core import unknown_name_error
 from .lensing import DEFAULT_COSMOLOGY
 
 # %% auto #0
-__all__ = ['DISTRIBUTIONS', 'NON_LENS_KINDS', 'CLASS_NAMES', 'DISTANCES', 'PRESETS', 'DEEPLENSESIM_PRESETS', 'check_spec',
-           'sample', 'is_fixed', 'Band', 'Host', 'Sersic', 'Subhalos', 'Vortex', 'Mask', 'Survey', 'SimulationConfig',
-           'field_paths', 'override', 'preset', 'deeplensesim_einstein_radius']
+__all__ = ['DISTRIBUTIONS', 'SUBHALO_PROFILES', 'NON_LENS_KINDS', 'CLASS_NAMES', 'DISTANCES', 'PRESETS', 'DEEPLENSESIM_PRESETS',
+           'VARIED_PRESETS', 'check_spec', 'sample', 'is_fixed', 'Band', 'Host', 'Sersic', 'Subhalos', 'Vortex', 'Mask',
+           'redshift_range', 'Survey', 'SimulationConfig', 'field_paths', 'override', 'preset',
+           'deeplensesim_einstein_radius']
 
 # %% ../nbs/02_simconfig.ipynb #c2cc29ab
 DISTRIBUTIONS = ("uniform", "log_uniform", "normal")
@@ -122,18 +123,25 @@ class Sersic:
     def __post_init__(self):
         _check_fields(self, positive=("R_sersic", "n_sersic"), one_of=("amp", "magnitude"))
 
+SUBHALO_PROFILES = ("point_mass", "tnfw")
+
 @dataclass
 class Subhalos:
-    "CDM subhalos: point masses with dN/dm ~ m^shmf_slope on [m_min, m_max], uniform in angle and radius."
-    n: int = 25 # number per image (when `mean` is None)
+    "CDM subhalos: point masses or truncated NFW halos with dN/dm ~ m^shmf_slope on [m_min, m_max], uniform in angle and radius."
+    n: int = 25 # number per image (when `mean` and `mass_fraction` are None)
     mean: float | dict | None = None # Poisson mean of the number per image, drawn per image (the SHMF normalisation)
     m_min: float = 1e6 # [Msun]
     m_max: float = 1e10 # [Msun]
     shmf_slope: float | dict = -0.9 # dN/dm ~ m^slope; -0.9 as the DeepLense sets, -1.9 for CDM
     r_min: float = 0.25 # [arcsec] from the host centre
     r_max: float = 2.0 # [arcsec]
+    profile: str = "point_mass" # "point_mass" (DeepLense's) or "tnfw": truncated NFW halos of M200 = the drawn mass
+    mass_fraction: float | dict | None = None # f_sub: the subhalos' mean projected (bound) mass in [r_min, r_max] over the host's there; sets the Poisson mean
     def __post_init__(self):
-        _check_fields(self, positive=("m_min", "m_max", "r_max", "mean"))
+        _check_fields(self, positive=("m_min", "m_max", "r_max", "mean", "mass_fraction"))
+        if self.profile not in SUBHALO_PROFILES: raise unknown_name_error("subhalo profile", self.profile, SUBHALO_PROFILES)
+        if self.mean is not None and self.mass_fraction is not None:
+            raise ValueError(f"Subhalos: give mean or mass_fraction, not both (got {self.mean!r} and {self.mass_fraction!r})")
         if not (isinstance(self.n, int) and self.n >= 0): raise ValueError(f"Subhalos.n must be an integer >= 0, got {self.n!r}")
         if self.m_min > self.m_max or self.r_min > self.r_max or self.r_min < 0:
             raise ValueError(f"Subhalos: need m_min <= m_max and 0 <= r_min <= r_max, got {self}")
@@ -153,6 +161,25 @@ class Mask:
     radius: float | dict = field(default_factory=lambda: {"uniform": [1.5, 6.0]}) # [pixels]
     value: float = 100.0
     def __post_init__(self): _check_fields(self, positive=("radius",))
+
+# %% ../nbs/02_simconfig.ipynb #d9ce3874
+def redshift_range(spec, # a redshift: a number, or {"uniform"|"log_uniform": [a, b]}
+                   name: str, # the field, for the error message
+                  ) -> tuple[float, float]:
+    "The smallest and largest value that `spec` can take."
+    check_spec(spec, name)
+    if is_fixed(spec): return float(spec), float(spec)
+    (kind, (a, b)), = spec.items()
+    if kind == "normal": raise ValueError(f"{name}: a redshift needs bounds: give a number or a uniform or log_uniform distribution, got {spec!r}")
+    return float(a), float(b)
+
+def _check_redshifts(z_lens, z_source, distances: str):
+    "Raise a `ValueError` unless every z_lens the specs can draw is >= 0 and below every z_source."
+    (lens_low, lens_high), (source_low, _) = redshift_range(z_lens, "z_lens"), redshift_range(z_source, "z_source")
+    if not 0 <= lens_low or not lens_high < source_low:
+        raise ValueError(f"need 0 <= z_lens < z_source for every draw, got z_lens={z_lens}, z_source={z_source}")
+    if distances == "deeplensesim" and not (is_fixed(z_lens) and is_fixed(z_source)):
+        raise ValueError(f"the deeplensesim distances take fixed redshifts, got z_lens={z_lens}, z_source={z_source}")
 
 # %% ../nbs/02_simconfig.ipynb #24f7cf7f
 NON_LENS_KINDS = ("elliptical", "spiral", "ring", "merger", "blue_companion", "star") # what a non-lens's central object is
@@ -199,8 +226,8 @@ class SimulationConfig:
     pixel_scale: float # [arcsec/pixel]
     bands: list # of `Band`, in channel order
     classes: list # class names in label order
-    z_lens: float = 0.5
-    z_source: float = 1.0
+    z_lens: float | dict = 0.5 # a number, or a uniform or log-uniform distribution below every z_source
+    z_source: float | dict = 1.0
     supersampling: int = 1 # rays per pixel side
     host: Host = field(default_factory=Host)
     source: Sersic = field(default_factory=lambda: Sersic(amp=20.0))
@@ -220,8 +247,7 @@ class SimulationConfig:
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{k} must be a positive integer, got {v!r}")
         if not self.pixel_scale > 0: raise ValueError(f"pixel_scale must be positive, got {self.pixel_scale!r}")
-        if not 0 <= self.z_lens < self.z_source:
-            raise ValueError(f"need 0 <= z_lens < z_source, got z_lens={self.z_lens}, z_source={self.z_source}")
+        _check_redshifts(self.z_lens, self.z_source, self.distances)
         if not self.bands: raise ValueError("a configuration needs at least one band")
         if self.distances not in DISTANCES: raise unknown_name_error("distances convention", self.distances, DISTANCES)
         unknown = [c for c in self.classes if c not in CLASS_NAMES]
@@ -366,3 +392,25 @@ def _as_deeplensesim(name: str):
 
 DEEPLENSESIM_PRESETS = {f"{name}_deeplensesim": name for name in ("model_i", "model_ii", "model_iii")} # variant -> preset
 PRESETS.update({variant: _as_deeplensesim(name) for variant, name in DEEPLENSESIM_PRESETS.items()})
+
+# %% ../nbs/02_simconfig.ipynb #23e0a2d0
+def _varied(name: str, z_lens: dict, z_source: dict, theta_E: dict):
+    "The builder of preset `name` with its macro parameters drawn (the table above) and tNFW subhalos."
+    def build() -> SimulationConfig:
+        u = lambda a, b: {"uniform": [a, b]}
+        config = PRESETS[name]()
+        brightness = ({"source.amp": {"log_uniform": [10 ** 0.9, 10 ** 1.7]}} if config.source.amp is not None
+                      else {"source.magnitude": u(19.5, 21.5)})
+        return override(config, {
+            "preset": f"{name}_varied", "z_lens": z_lens, "z_source": z_source,
+            "host.mass": None, "host.theta_E": theta_E, "host.e1": u(-0.2, 0.2), "host.e2": u(-0.2, 0.2),
+            "host.gamma1": u(-0.08, 0.08), "host.gamma2": u(-0.08, 0.08), **brightness,
+            "source.R_sersic": u(0.1, 0.5), "source.n_sersic": u(0.5, 2.0), "source.e1": u(-0.3, 0.3), "source.e2": u(-0.3, 0.3),
+            "subhalos.profile": "tnfw", "subhalos.mass_fraction": 0.01, "subhalos.shmf_slope": -1.9, "subhalos.m_min": 1e8})
+    return build
+
+_HST_LENSES = dict(z_lens={"uniform": [0.1, 0.5]}, z_source={"uniform": [0.7, 1.5]}, theta_E={"uniform": [0.8, 1.8]})
+_EUCLID_LENSES = dict(z_lens={"uniform": [0.3, 0.8]}, z_source={"uniform": [1.2, 3.0]}, theta_E={"uniform": [0.7, 2.0]})
+VARIED_PRESETS = {"model_i_varied": "model_i", "model_ii_varied": "model_ii", "model_iii_varied": "model_iii"} # variant -> preset
+PRESETS.update({variant: _varied(name, **(_EUCLID_LENSES if name == "model_ii" else _HST_LENSES))
+                for variant, name in VARIED_PRESETS.items()})

@@ -34,10 +34,11 @@ from .simconfig import (DEEPLENSESIM_PRESETS, NON_LENS_KINDS, PRESETS, Band, Sim
 
 # %% auto #0
 __all__ = ['HOST_PARAMS', 'SUBHALO_PARAMS', 'VORTEX_PARAMS', 'SURVEY_PARAMS', 'power_law_masses', 'band_key', 'Draws',
-           'sample_host', 'sample_light', 'sample_subhalos', 'sample_vortex', 'sample_instrument', 'sample_mask',
-           'band_fluxes', 'sample_survey', 'sample_params', 'param_names', 'render_images', 'lensed_source_stats',
-           'simulate_batch', 'check_seed', 'batch_generator', 'SimulationJob', 'simulate_to_h5', 'load_config',
-           'run_simulate', 'add_cli']
+           'redshift_names', 'lens_redshifts', 'einstein_units', 'sample_host', 'sample_light', 'concentration_duffy08',
+           'nfw_angles', 'tidal_radius', 'tnfw_bound_mass', 'subhalo_profiles', 'annulus_host_mass',
+           'mean_subhalo_mass', 'sample_subhalos', 'sample_vortex', 'sample_instrument', 'sample_mask', 'band_fluxes',
+           'sample_survey', 'sample_params', 'param_names', 'render_images', 'lensed_source_stats', 'simulate_batch',
+           'check_seed', 'batch_generator', 'SimulationJob', 'simulate_to_h5', 'load_config', 'run_simulate', 'add_cli']
 
 # %% ../nbs/02_simulate.ipynb #1a306917
 def power_law_masses(u: Tensor, # uniform draws in [0, 1)
@@ -95,15 +96,36 @@ class Draws:
         "`values` on images of class `name`, NaN elsewhere."
         return torch.where(self.is_class(name), values, self.nan)
 
+# %% ../nbs/02_simulate.ipynb #fc400ce9
+def redshift_names(config: SimulationConfig) -> list:
+    "The stored redshifts: `z_lens` and `z_source` when either is a distribution, none when both are fixed."
+    return [] if is_fixed(config.z_lens) and is_fixed(config.z_source) else ["z_lens", "z_source"]
+
+def lens_redshifts(config: SimulationConfig,
+                   host: dict, # from `sample_host`: holds the drawn redshifts
+                  ) -> tuple: # (z_lens, z_source): numbers with fixed redshifts, else (B,) each
+    "The redshifts of each image."
+    if not redshift_names(config): return config.z_lens, config.z_source
+    return host["z_lens"], host["z_source"]
+
+def einstein_units(config: SimulationConfig,
+                   host: dict, # from `sample_host`: holds the drawn redshifts
+                  ) -> float | Tensor: # [arcsec]: a number with fixed redshifts, else (B,)
+    "The Einstein radius of 1 Msun of each image (theta_E = this x sqrt(M / Msun)), with `config.distances`."
+    if not redshift_names(config): return _einstein_unit(config.z_lens, config.z_source, config.distances)
+    z_lens, z_source = lens_redshifts(config, host)
+    return einstein_radius(torch.ones_like(z_lens), z_lens, z_source)
+
 # %% ../nbs/02_simulate.ipynb #fc786648
 HOST_PARAMS = ("theta_E", "host_e1", "host_e2", "host_center_x", "host_center_y", "gamma1", "gamma2")
 
 def sample_host(config: SimulationConfig, draws: Draws) -> dict: # name -> (B,)
-    "The main deflector: `HOST_PARAMS`, and `host_mass` when the configuration gives a mass."
+    "The main deflector: `HOST_PARAMS`, `host_mass` when the configuration gives a mass, the redshifts when drawn."
     h, p = config.host, {}
+    for k in redshift_names(config): p[k] = draws.spec(getattr(config, k))
     if h.mass is not None:
         p["host_mass"] = draws.spec(h.mass)
-        p["theta_E"] = _einstein_unit(config.z_lens, config.z_source, config.distances) * p["host_mass"].sqrt()
+        p["theta_E"] = einstein_units(config, p) * p["host_mass"].sqrt()
     else: p["theta_E"] = draws.spec(h.theta_E)
     for k in ("e1", "e2", "center_x", "center_y"): p[f"host_{k}"] = draws.spec(getattr(h, k))
     p["gamma1"], p["gamma2"] = draws.spec(h.gamma1), draws.spec(h.gamma2)
@@ -132,27 +154,126 @@ def sample_light(config: SimulationConfig, draws: Draws,
     lensed = ~draws.is_class("non_lens")
     return {k: torch.where(lensed, v, draws.nan) if k.startswith("source_") else v for k, v in p.items()}
 
+# %% ../nbs/02_simulate.ipynb #50cb43c5
+from .lensing import DEFAULT_COSMOLOGY, tnfw_deflection
+from .simconfig import VARIED_PRESETS
+
+def concentration_duffy08(m200: Tensor, # halo mass within r200 (200 x the critical density) [Msun]
+                          z: float | Tensor, # redshift
+                          h: float = DEFAULT_COSMOLOGY.h, # H0 / (100 km/s/Mpc)
+                         ) -> Tensor:
+    "Concentration c200 of Duffy et al. 2008 (MNRAS 390, L64, table 1: NFW, full sample, M200, 0 <= z <= 2)."
+    return 5.71 * (m200 * h / 2e12) ** -0.084 * (1 + z) ** -0.47
+
+_ARCSEC = math.pi / 180 / 3600 # one arcsec in radians
+
+def _nfw_mass_factor(c: Tensor) -> Tensor:
+    "ln(1+c) - c/(1+c): M200 over 4 pi rho0 r_s^3."
+    return torch.log1p(c) - c / (1 + c)
+
+def nfw_angles(m200: Tensor, # [Msun]
+               concentration: Tensor, # c200
+               z_lens: float | Tensor, # broadcast against m200
+               einstein_unit: float | Tensor, # Einstein radius of 1 Msun [arcsec] (`einstein_units`), broadcast
+               cosmology=DEFAULT_COSMOLOGY,
+              ) -> tuple[Tensor, Tensor]: # (Rs, alpha_Rs) [arcsec]
+    "The lensing parameters of an NFW halo of `m200` at `z_lens`, as lenstronomy's `LensCosmo.nfw_physical2angle`."
+    z = z_lens.detach().cpu().numpy() if isinstance(z_lens, Tensor) else z_lens
+    as_tensor = lambda q: torch.as_tensor(q, dtype=m200.dtype, device=m200.device)
+    d_l = as_tensor(cosmology.angular_diameter_distance(z).to_value("Mpc"))
+    rho_c = as_tensor(cosmology.critical_density(z).to_value("Msun / Mpc3"))
+    r200 = (3 * m200 / (800 * math.pi * rho_c)) ** (1 / 3) # [Mpc]
+    Rs = r200 / concentration / d_l / _ARCSEC # [arcsec]
+    m_s = m200 / _nfw_mass_factor(concentration)
+    return Rs, einstein_unit ** 2 * m_s * (1 + math.log(0.5)) / Rs
+
+
+def tidal_radius(m200: Tensor, # subhalo mass [Msun]
+                 r: Tensor, # its distance from the host centre [arcsec], taken as the 3D one
+                 theta_E: float | Tensor, # the host's Einstein radius [arcsec]
+                 host_mass: float | Tensor, # the host's mass within theta_E [Msun]
+                ) -> Tensor: # [arcsec]
+    "Jacobi radius r (m / 2 M(<r))^(1/3) of a subhalo on a circular orbit in an SIS host, M(<r) = (2/pi) M_E r / theta_E."
+    return (math.pi * m200 * theta_E * r * r / (4 * host_mass)) ** (1 / 3)
+
+def tnfw_bound_mass(m200: Tensor, concentration: Tensor,
+                    tau: Tensor, # r_trunc / r_s
+                   ) -> Tensor: # [Msun]
+    "Total mass of a truncated NFW halo (Baltz et al. 2009, eq. A.9) of NFW mass `m200` and concentration `concentration`."
+    t2 = tau * tau
+    return m200 / _nfw_mass_factor(concentration) * t2 / (t2 + 1) ** 2 * ((t2 - 1) * torch.log(tau) + math.pi * tau - (t2 + 1))
+
+def subhalo_profiles(config: SimulationConfig, host: dict,
+                     unit: float | Tensor, # `einstein_units(config, host)`
+                     m200: Tensor, # (B, K) drawn masses [Msun]
+                     r: Tensor, # (B, K) or (K,) distances from the host centre [arcsec]
+                    ) -> dict: # bound_mass (B, K), and for tNFW Rs, alpha_Rs, r_trunc (B, K) [arcsec]
+    "The bound mass of each subhalo (`m200` for point masses) and its tNFW lensing parameters."
+    if config.subhalos.profile == "point_mass": return dict(bound_mass=m200)
+    per_image = lambda v: v[:, None] if isinstance(v, Tensor) else v
+    z_lens = per_image(lens_redshifts(config, host)[0])
+    theta_E, unit = host["theta_E"][:, None], per_image(unit)
+    c = concentration_duffy08(m200, z_lens)
+    Rs, alpha_Rs = nfw_angles(m200, c, z_lens, unit)
+    r_trunc = tidal_radius(m200, r, theta_E, (theta_E / unit) ** 2)
+    return dict(bound_mass=tnfw_bound_mass(m200, c, r_trunc / Rs), Rs=Rs, alpha_Rs=alpha_Rs, r_trunc=r_trunc)
+
+def annulus_host_mass(config: SimulationConfig, host: dict, unit: float | Tensor) -> Tensor: # (B,) [Msun]
+    "The host's projected mass in the subhalos' annulus [r_min, r_max]: M_E (r_max - r_min) / theta_E for its SIS."
+    sub = config.subhalos
+    return (host["theta_E"] / unit) ** 2 * (sub.r_max - sub.r_min) / host["theta_E"]
+
+_NODES = (32, 16) # Gauss-Legendre nodes in ln m and in r
+
+def mean_subhalo_mass(config: SimulationConfig, host: dict, unit: float | Tensor,
+                      slope: Tensor, # (B,) mass-function slope of each image
+                     ) -> Tensor: # (B,) [Msun]
+    "The expected bound mass of one subhalo of each image (dN/dm ~ m^slope, r uniform), a Gauss-Legendre sum."
+    sub, like = config.subhalos, host["theta_E"]
+    (x_m, w_m), (x_r, w_r) = (np.polynomial.legendre.leggauss(n) for n in _NODES)
+    as_tensor = lambda v: torch.as_tensor(v, dtype=like.dtype, device=like.device)
+    lo, hi = math.log(sub.m_min), math.log(sub.m_max)
+    m = torch.exp(as_tensor(lo + (hi - lo) * (x_m + 1) / 2)) # (Nm,)
+    r = as_tensor(sub.r_min + (sub.r_max - sub.r_min) * (x_r + 1) / 2) # (Nr,)
+    weight = as_tensor(w_m) * m ** (slope[:, None] + 1) # (B, Nm): dN/dln m ~ m^(slope+1)
+    grid = lambda v: v.repeat_interleave(len(r)) if v.ndim == 1 else v.repeat_interleave(len(r), 1)
+    bound = subhalo_profiles(config, host, unit, grid(m).expand(len(like), -1), r.repeat(len(m)))["bound_mass"]
+    bound = (bound.view(len(like), len(m), len(r)) * as_tensor(w_r)).sum(2) / as_tensor(w_r).sum()
+    return (weight * bound).sum(1) / weight.sum(1)
+
 # %% ../nbs/02_simulate.ipynb #2b56e89c
 SUBHALO_PARAMS = ("n_subhalos", "subhalo_mass_max", "subhalo_mass_total", "shmf_norm", "shmf_slope")
 
 def sample_subhalos(config: SimulationConfig, draws: Draws,
                     host: dict, # from `sample_host`: subhalos sit around the host's centre
                    ) -> tuple[dict, dict]: # (`SUBHALO_PARAMS` -> (B,), per-subhalo arrays (B, K) for the renderer)
-    "CDM subhalos of `cdm` images: counts, masses (dN/dm ~ m^slope) and positions; zero mass and NaN elsewhere."
+    "CDM subhalos of `cdm` images: counts, masses (dN/dm ~ m^slope), positions, tNFW parameters; zero mass and NaN elsewhere."
     sub, device, p = config.subhalos, draws.device, {}
-    if sub.mean is None: norm = count = torch.full((draws.n,), float(sub.n), dtype=torch.float64, device=device)
-    else: norm = draws.spec(sub.mean); count = torch.poisson(norm, generator=draws.generator)
-    slope = draws.spec(sub.shmf_slope)
+    unit = einstein_units(config, host)
+    if sub.mass_fraction is not None: # the Poisson mean that makes the mean projected mass fraction f_sub
+        slope, fraction = draws.spec(sub.shmf_slope), draws.spec(sub.mass_fraction)
+        norm = torch.nan_to_num(fraction * annulus_host_mass(config, host, unit) / mean_subhalo_mass(config, host, unit, slope))
+        count = torch.poisson(norm, generator=draws.generator)
+    else:
+        if sub.mean is None: norm = count = torch.full((draws.n,), float(sub.n), dtype=torch.float64, device=device)
+        else: norm = draws.spec(sub.mean); count = torch.poisson(norm, generator=draws.generator)
+        slope = draws.spec(sub.shmf_slope)
     K = int(count.max().item()) if draws.n else 0
-    if sub.mean is not None: K = 8 * math.ceil(K / 8) # zero-mass padding: fewer distinct shapes for torch.compile
+    if sub.mean is not None or sub.mass_fraction is not None: K = 8 * math.ceil(K / 8) # zero-mass padding: fewer distinct shapes for torch.compile
     masses = power_law_masses(draws.uniform(K), sub.m_min, sub.m_max, slope[:, None])
     r, phi = sub.r_min + (sub.r_max - sub.r_min) * draws.uniform(K), 2 * math.pi * draws.uniform(K)
     present = draws.is_class("cdm")[:, None] & (torch.arange(K, device=device) < count[:, None])
+    profiles = subhalo_profiles(config, host, unit, masses, r) # of every drawn mass: absent ones get zero mass below
     masses = torch.where(present, masses, torch.zeros_like(masses))
-    unit = _einstein_unit(config.z_lens, config.z_source, config.distances)
-    extra = dict(subhalo_mass=masses, subhalo_theta_E=unit * masses.sqrt(),
+    per_image = unit[:, None] if isinstance(unit, Tensor) else unit
+    extra = dict(subhalo_mass=masses, subhalo_theta_E=per_image * masses.sqrt(),
                  subhalo_x=r * torch.cos(phi) + host["host_center_x"][:, None],
                  subhalo_y=r * torch.sin(phi) + host["host_center_y"][:, None])
+    bound = torch.where(present, profiles.pop("bound_mass"), torch.zeros_like(masses))
+    if sub.profile == "tnfw": extra |= {f"subhalo_{k}": v for k, v in profiles.items()} | dict(
+        subhalo_alpha_Rs=torch.where(present, profiles["alpha_Rs"], torch.zeros_like(masses)))
+    if sub.mass_fraction is not None:
+        p["subhalo_mass_fraction"] = draws.only("cdm", bound.sum(1) / annulus_host_mass(config, host, unit))
     p["n_subhalos"] = torch.where(draws.is_class("no_sub") | draws.is_class("axion"), 0.0,
                                   draws.only("cdm", present.sum(1).to(torch.float64)))
     p["subhalo_mass_max"] = draws.only("cdm", torch.where(present.any(1), masses.amax(1) if K else draws.nan, draws.nan))
@@ -162,15 +283,16 @@ def sample_subhalos(config: SimulationConfig, draws: Draws,
 
 VORTEX_PARAMS = ("vortex_mass", "log10_axion_mass", "vortex_half_length", "vortex_angle")
 
-def sample_vortex(config: SimulationConfig, draws: Draws) -> tuple[dict, dict]: # (`VORTEX_PARAMS` -> (B,), its Einstein radius)
+def sample_vortex(config: SimulationConfig, draws: Draws,
+                  host: dict, # from `sample_host`: holds the drawn redshifts
+                 ) -> tuple[dict, dict]: # (`VORTEX_PARAMS` -> (B,), its Einstein radius)
     "The axion vortex of `axion` images: mass, axion mass, half-length and angle; NaN elsewhere."
     v, p = config.vortex, {}
     p["vortex_mass"] = draws.only("axion", draws.spec(v.mass))
     p["log10_axion_mass"] = draws.only("axion", torch.log10(draws.spec(v.axion_mass)))
     p["vortex_half_length"] = v.length_scale * 10.0 ** (-22.0 - p["log10_axion_mass"])
     p["vortex_angle"] = draws.only("axion", math.pi * draws.uniform())
-    unit = _einstein_unit(config.z_lens, config.z_source, config.distances)
-    return p, dict(vortex_theta_E=unit * p["vortex_mass"].sqrt())
+    return p, dict(vortex_theta_E=einstein_units(config, host) * p["vortex_mass"].sqrt())
 
 # %% ../nbs/02_simulate.ipynb #85abbb03
 def sample_instrument(config: SimulationConfig, draws: Draws) -> dict: # exposure_time and background_rms per band
@@ -287,7 +409,7 @@ def sample_params(config: SimulationConfig,
     if "non_lens" in config.classes: host["theta_E"] = torch.where(draws.is_class("non_lens"), draws.nan, host["theta_E"])
     p = host | sample_light(config, draws, host)
     subhalos, extra = sample_subhalos(config, draws, host)
-    vortex, vortex_extra = sample_vortex(config, draws)
+    vortex, vortex_extra = sample_vortex(config, draws, host)
     instrument = sample_instrument(config, draws)
     masked, mask = sample_mask(config, draws)
     survey, survey_extra = sample_survey(config, draws, p)
@@ -296,14 +418,30 @@ def sample_params(config: SimulationConfig,
 
 def param_names(config: SimulationConfig) -> list:
     "The names of the (N,) parameters stored for `config`, sorted."
-    names = list(HOST_PARAMS) + (["host_mass"] if config.host.mass is not None else [])
+    names = list(HOST_PARAMS) + (["host_mass"] if config.host.mass is not None else []) + redshift_names(config)
     names += [n for prefix, light in (("source", config.source), ("lens", config.lens_light)) if light is not None
               for n in _light_names(prefix, light, config)]
-    names += list(SUBHALO_PARAMS) + list(VORTEX_PARAMS)
+    names += list(SUBHALO_PARAMS) + (["subhalo_mass_fraction"] if config.subhalos.mass_fraction is not None else []) + list(VORTEX_PARAMS)
     names += [band_key(k, b, config) for b in config.bands for k in ("exposure_time", "background_rms")]
     names += [band_key("psf_fwhm", b, config) for b in config.bands if not is_fixed(b.psf_fwhm)]
     names += (["masked_fraction"] if config.mask is not None else []) + (list(SURVEY_PARAMS) if config.survey is not None else [])
     return sorted(names + (["lensed_flux_sigma", "lensed_pixels"] if "lens" in config.classes else []))
+
+# %% ../nbs/02_simulate.ipynb #60dfb2a0
+def _add_subhalos(x: Tensor, y: Tensor, ax: Tensor, ay: Tensor, config: SimulationConfig, extra: dict, rows: Tensor,
+                  dtype) -> tuple[Tensor, Tensor]:
+    "The deflection (ax, ay) plus that of the subhalos of `rows` (point masses or tNFW), one subhalo at a time on (b, H, W)."
+    cx, cy = (extra[k][rows].to(dtype)[..., None, None] for k in ("subhalo_x", "subhalo_y"))
+    if config.subhalos.profile == "tnfw":
+        Rs, alpha_Rs, r_trunc = (extra[f"subhalo_{k}"][rows].to(dtype)[..., None, None] for k in ("Rs", "alpha_Rs", "r_trunc"))
+        deflection = lambda k: tnfw_deflection(x, y, Rs[:, k], alpha_Rs[:, k], r_trunc[:, k], cx[:, k], cy[:, k])
+    else:
+        theta = extra["subhalo_theta_E"][rows].to(dtype)[..., None, None]
+        deflection = lambda k: point_mass_deflection(x, y, theta[:, k], cx[:, k], cy[:, k])
+    for k in range(cx.shape[1]):
+        dx, dy = deflection(k)
+        ax, ay = ax + dx, ay + dy
+    return ax, ay
 
 # %% ../nbs/02_simulate.ipynb #f95bce39
 _HOST_FIELDS = ("mass", "theta_E", "e1", "e2", "center_x", "center_y", "gamma1", "gamma2")
@@ -371,17 +509,13 @@ def _render_class(config: SimulationConfig, name: str, p: dict, extra: dict, row
                 dtype=dtype, device=rows.device)
     if name == "non_lens": image = render(None, lens_light, **grid)
     else:
-        host_rows = rows[:1] if all(is_fixed(getattr(config.host, k)) for k in _HOST_FIELDS) else rows # once, broadcast
+        host_rows = rows[:1] if all(is_fixed(getattr(config.host, k)) for k in _HOST_FIELDS) and not redshift_names(config) else rows # once, broadcast
         def deflection(x, y):
             ax, ay = sie_deflection(x, y, col("theta_E", host_rows), col("host_e1", host_rows), col("host_e2", host_rows),
                                     col("host_center_x", host_rows), col("host_center_y", host_rows))
             sx, sy = shear_deflection(x, y, col("gamma1", host_rows), col("gamma2", host_rows))
             ax, ay = ax + sx, ay + sy
-            if name == "cdm":
-                theta, cx, cy = (extra[k][rows].to(dtype)[..., None, None] for k in ("subhalo_theta_E", "subhalo_x", "subhalo_y"))
-                for k in range(theta.shape[1]): # one subhalo at a time on (b, H, W)
-                    dx, dy = point_mass_deflection(x, y, theta[:, k], cx[:, k], cy[:, k])
-                    ax, ay = ax + dx, ay + dy
+            if name == "cdm": ax, ay = _add_subhalos(x, y, ax, ay, config, extra, rows, dtype)
             if name == "axion":
                 dx, dy = line_mass_deflection(x, y, extra["vortex_theta_E"][rows].to(dtype)[:, None, None], col("vortex_half_length"),
                                               col("vortex_angle"), col("host_center_x"), col("host_center_y"))
@@ -561,7 +695,7 @@ def simulate_to_h5(config: SimulationConfig,
                    overwrite: bool = False, # replace an existing file
                    device: str | torch.device | None = None, # where to compute; None: `get_device()`
                    progress: bool = True, # show progress bars
-                   compile: bool | None = None, # render with `torch.compile`; None: n >= 2048, a compiler, and no survey (its shapes vary)
+                   compile: bool | None = None, # render with `torch.compile`; None: n >= 2048, a compiler, point-mass subhalos and no survey (their shapes vary)
                    rank: int = 0, # this process's rank under torchrun
                    world_size: int = 1, # number of torchrun processes
                   ) -> Path | None: # the file, or None on ranks other than 0
@@ -577,7 +711,7 @@ def simulate_to_h5(config: SimulationConfig,
     cannot = _cannot_compile(device)
     if compile and cannot: raise ImportError(f"{cannot}; or simulate without it: compile=False (--no-compile)")
     job = SimulationJob(config, int(n), path, seed, int(batch_size), max(workers, world_size), overwrite, str(device), progress,
-                        (n >= 2048 and not cannot and config.survey is None) if compile is None else bool(compile),
+                        (n >= 2048 and not cannot and config.subhalos.profile == "point_mass" and config.survey is None) if compile is None else bool(compile),
                         max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None)
     if world_size > 1:
         _write_shard(job, rank)
@@ -646,6 +780,6 @@ def add_cli(subparsers):
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="render with torch.compile (default: from 2048 images on, unless the configuration has a survey)")
+                   help="render with torch.compile (default: from 2048 images on, with point-mass subhalos and no survey)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(run=run_simulate)
