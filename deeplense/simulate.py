@@ -481,16 +481,19 @@ def _compiled(fn):
 def _survey_light(config: SimulationConfig, p: dict, extra: dict, rows: Tensor, dtype) -> Callable:
     "The image-plane light (b, C, H, W) of the survey around the rows' lenses: companions, field galaxies, disks, rings."
     g, d, r = ({k: v[rows].to(dtype) for k, v in extra[name].items()} for name in ("survey_galaxies", "survey_disk", "survey_ring"))
-    at = lambda v: v[:, None, None] # (b,) -> (b, 1, 1) against the (H, W) grid
+    d["x"], d["y"] = p["lens_x"][rows].to(dtype), p["lens_y"][rows].to(dtype)
     def light(x, y):
-        out = 0.0
+        out = torch.zeros((len(rows), len(config.bands)) + x.shape, dtype=dtype, device=x.device)
+        def add(profile, amp: Tensor, *params: Tensor): # only on the images where the component shines: zero flux is padding
+            lit = torch.nonzero(amp.sum(1) > 0).squeeze(1)
+            if len(lit): out.index_add_(0, lit, profile(*(v[lit][:, None, None] for v in params))[:, None] * amp[lit][..., None, None])
         for k in range(g["R"].shape[1]):
-            out = out + sersic_ellipse(x, y, 1.0, *(at(g[q][:, k]) for q in ("R", "n", "e1", "e2", "x", "y")))[:, None] * g["amp"][:, k, :, None, None]
-        cx, cy = at(p["lens_x"][rows].to(dtype)), at(p["lens_y"][rows].to(dtype))
-        disk = sersic_ellipse(x, y, 1.0, at(d["R"]), 1.0, at(d["e1"]), at(d["e2"]), cx, cy) * spiral_arms(
-            x, y, at(d["n_arms"]), at(d["pitch"]), at(d["amplitude"]), at(d["phase"]), at(d["e1"]), at(d["e2"]), cx, cy)
-        ring = gaussian_ring(x, y, 1.0, at(r["radius"]), at(r["width"]), at(r["e1"]), at(r["e2"]), cx, cy)
-        return out + disk[:, None] * d["amp"][..., None, None] + ring[:, None] * r["flux"][..., None, None]
+            add(lambda *q: sersic_ellipse(x, y, 1.0, *q), g["amp"][:, k], *(g[q][:, k] for q in ("R", "n", "e1", "e2", "x", "y")))
+        add(lambda R, e1, e2, cx, cy, m, pitch, a, phase: sersic_ellipse(x, y, 1.0, R, 1.0, e1, e2, cx, cy)
+            * spiral_arms(x, y, m, pitch, a, phase, e1, e2, cx, cy), d["amp"], *(d[q] for q in ("R", "e1", "e2", "x", "y", "n_arms", "pitch", "amplitude", "phase")))
+        add(lambda radius, width, e1, e2, cx, cy: gaussian_ring(x, y, 1.0, radius, width, e1, e2, cx, cy), r["flux"],
+            *(r[q] for q in ("radius", "width", "e1", "e2")), d["x"], d["y"])
+        return out
     return light
 
 def _render_class(config: SimulationConfig, name: str, p: dict, extra: dict, rows: Tensor, psf: tuple | None, dtype,
