@@ -194,17 +194,19 @@ class Survey:
     star_magnitude: float | dict = field(default_factory=lambda: {"uniform": [16.0, 23.0]}) # first band
     kinds: dict = field(default_factory=lambda: dict(elliptical=0.35, spiral=0.2, ring=0.1, merger=0.1, blue_companion=0.2,
                                                      star=0.05)) # fraction of non-lenses of each of `NON_LENS_KINDS`
+    lens_kinds: dict = field(default_factory=lambda: dict(elliptical=0.75, spiral=0.1, merger=0.1, star=0.05)) # fraction of lenses of each kind
     companion_distance: float | dict = field(default_factory=lambda: {"uniform": [0.8, 3.0]}) # [arcsec], merger or blue companion
     companion_magnitude: float | dict = field(default_factory=lambda: {"uniform": [21.5, 25.5]}) # blue companion, first band
     ring_radius: float | dict = field(default_factory=lambda: {"uniform": [0.8, 3.0]}) # [arcsec], ring galaxies
     def __post_init__(self):
-        _check_fields(self, positive=("neighbour_R_sersic", "companion_distance", "ring_radius"), skip=("kinds",))
+        _check_fields(self, positive=("neighbour_R_sersic", "companion_distance", "ring_radius"), skip=("kinds", "lens_kinds"))
         for k in ("neighbours", "stars"):
             if not getattr(self, k) >= 0: raise ValueError(f"Survey.{k} must be >= 0, got {getattr(self, k)!r}")
-        unknown = [k for k in self.kinds if k not in NON_LENS_KINDS]
-        if unknown: raise unknown_name_error("non-lens kind", unknown, NON_LENS_KINDS)
-        if any(not isinstance(v, (int, float)) or v < 0 for v in self.kinds.values()) or not sum(self.kinds.values()) > 0:
-            raise ValueError(f"Survey.kinds: fractions must be numbers >= 0, not all 0, got {self.kinds}")
+        for name, kinds in (("kinds", self.kinds), ("lens_kinds", self.lens_kinds)):
+            unknown = [k for k in kinds if k not in NON_LENS_KINDS]
+            if unknown: raise unknown_name_error("kind", unknown, NON_LENS_KINDS)
+            if any(not isinstance(v, (int, float)) or v < 0 for v in kinds.values()) or not sum(kinds.values()) > 0:
+                raise ValueError(f"Survey.{name}: fractions must be numbers >= 0, not all 0, got {kinds}")
 
 # %% ../nbs/02_simconfig.ipynb #4897761f
 CLASS_NAMES = ("no_sub", "cdm", "axion", "non_lens", "lens")

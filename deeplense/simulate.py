@@ -340,14 +340,15 @@ def _sersic_amps(flux: Tensor, R_sersic: Tensor, n_sersic: Tensor) -> Tensor:
 def sample_survey(config: SimulationConfig, draws: Draws,
                   light: dict, # from `sample_light`: the central galaxy (the lens light)
                  ) -> tuple[dict, dict]: # (`SURVEY_PARAMS` -> (B,), the components for the renderer)
-    "Field galaxies and stars in every stamp, and each non-lens's central object, one of `NON_LENS_KINDS` (`config.survey`)."
+    "Field galaxies and stars in every stamp, and each central object's kind, one of `NON_LENS_KINDS` (`config.survey`)."
     s = config.survey
     if s is None: return {}, {}
     B, dev, u = draws.n, draws.device, draws.uniform
-    # the kind of each non-lens; a lens's central object is its lens galaxy, an elliptical
-    fractions = torch.tensor([float(s.kinds.get(k, 0.0)) for k in NON_LENS_KINDS], dtype=torch.float64, device=dev)
-    kind = torch.searchsorted(fractions.cumsum(0) / fractions.sum(), u().contiguous(), right=True).clamp(max=len(NON_LENS_KINDS) - 1)
-    kind = torch.where(draws.is_class("non_lens"), kind, 0)
+    # the kind of each central object: of a non-lens from `kinds`, of a lens (its lens galaxy) from `lens_kinds`
+    def draw_kind(kinds: dict) -> Tensor:
+        fractions = torch.tensor([float(kinds.get(k, 0.0)) for k in NON_LENS_KINDS], dtype=torch.float64, device=dev)
+        return torch.searchsorted(fractions.cumsum(0) / fractions.sum(), u().contiguous(), right=True).clamp(max=len(NON_LENS_KINDS) - 1)
+    kind = torch.where(draws.is_class("non_lens"), draw_kind(s.kinds), draw_kind(s.lens_kinds))
     is_kind = lambda k: kind == NON_LENS_KINDS.index(k)
     mag, R, cx, cy = light["lens_magnitude"], light["lens_R_sersic"], light["lens_x"], light["lens_y"]
     # a companion: a second galaxy like the first (merger) or a faint blue one stretched along a circle (like an arc)
