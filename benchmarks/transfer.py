@@ -10,7 +10,7 @@ which it never saw) go to transfer_{scale}.csv and .md in `--out`, beside `resul
 from __future__ import annotations
 
 import argparse
-import shlex
+import importlib.util
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,7 +19,20 @@ import torch
 
 from deeplense.core import hardware, read_info
 from deeplense.evaluate import evaluate
-from results import HERE, SCALES, hardware_sentence, load, write_tables # benchmarks/results.py, beside this file
+
+HERE = Path(__file__).resolve().parent
+
+
+def _results_module():
+    "benchmarks/results.py (scales, load, table writer), imported by path."
+    spec = importlib.util.spec_from_file_location("deeplense_results_benchmark", HERE / "results.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+results = _results_module()
 
 COLUMNS = {"trained_on": ("trained on", "{}"), "model": ("network", "{}"), "tested_on": ("tested on", "{}"),
            "test_images": ("test images", "{:,}"), "macro_auc": ("macro AUC", "{:.4f}"), "accuracy": ("accuracy", "{:.3f}"),
@@ -35,7 +48,7 @@ def data_file(work: Path, dataset: str, scale: str) -> Path:
 
 def main(argv: list | None = None) -> list:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--scale", choices=SCALES, required=True)
+    p.add_argument("--scale", choices=results.SCALES, required=True)
     p.add_argument("--datasets", nargs="+", required=True, help="data sets whose networks and test rows to cross")
     p.add_argument("--work", type=Path, default=Path("results_work"), help="results.py's work folder")
     p.add_argument("--out", type=Path, default=HERE / "results", help="where transfer_SCALE.csv and .md go")
@@ -43,14 +56,14 @@ def main(argv: list | None = None) -> list:
     p.add_argument("--note", default=None, help="a remark printed above the table")
     a = p.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
-    command = shlex.join(["python", "benchmarks/transfer.py", *(argv if argv is not None else sys.argv[1:])])
+    command = results.command_line("transfer.py", argv)
     files = {d: data_file(a.work, d, a.scale) for d in a.datasets}
     rows = []
     for trained in a.datasets:
         for checkpoint in sorted(r.with_name("best.pt") for r in (a.work / "runs" / a.scale / trained).glob("*/row.json")):
             for tested, path in files.items():
                 if read_info(path).class_names != read_info(files[trained]).class_names: continue
-                before = load()
+                before = results.load()
                 metrics = evaluate(checkpoint, path, checkpoint.parent / "transfer" / tested, indices="test", device="cpu",
                                    n_equivariance=2)
                 rows.append(dict(trained_on=trained, model=checkpoint.parent.name, tested_on=tested, test_images=metrics["n"],
@@ -59,10 +72,10 @@ def main(argv: list | None = None) -> list:
                                  finished=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")))
                 print(f"{trained:<18} {checkpoint.parent.name:<28} on {tested:<18} macro AUC {rows[-1]['macro_auc']:.4f}  "
                       f"accuracy {rows[-1]['accuracy']:.3f}", flush=True)
-    method = (hardware_sentence(hardware(torch.device("cpu"))) + " Each network of results.py's table (its best "
+    method = (results.hardware_sentence(hardware(torch.device("cpu"))) + " Each network of results.py's table (its best "
               "checkpoint) scores the test rows of every data set with the same classes: its own held-out rows, and the "
               "same row numbers of the other files, which it never saw.")
-    write_tables(rows, a.out, f"transfer_{a.scale}", f"Transfer between data sets, `{a.scale}` scale", a.note, method,
+    results.write_tables(rows, a.out, f"transfer_{a.scale}", f"Transfer between data sets, `{a.scale}` scale", a.note, method,
                  COLUMNS, "")
     return rows
 
