@@ -52,7 +52,7 @@ from deeplense.datasets import LensDataset
 from deeplense.train import TrainConfig, fit, fit_h5, load_checkpoint, predict, read_history
 
 HERE = Path(__file__).resolve().parent
-DATASETS = tuple(PRESETS) # model_i, model_ii, model_iii, lens_finding, then the NAME_deeplensesim variants
+DATASETS = tuple(PRESETS) # model_i, model_ii, model_iii, lens_finding, then the NAME_deeplensesim and NAME_varied variants
 OWN_DATASETS = [d for d in DATASETS if d not in DEEPLENSESIM_PRESETS] # the default run
 FRACTIONS = (0.8, 0.1, 0.1) # train, validation, test
 TINY_EQUIVARIANT = {"channels": [16, 16, 32, 32], "hidden": 16}
