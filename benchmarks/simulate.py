@@ -6,6 +6,10 @@
 Cases: `model_i` with 25 subhalos (150x150 px, 0.05"/px, Gaussian PSF) at supersampling 1 and 4, and `model_ii`
 (64x64 px, 0.101"/px) with 25 subhalos. Every engine renders the same lenses (SIE + shear + 25 point masses, Sersic
 source, Gaussian PSF): the parameters are drawn once by `deeplense.simulate.sample_params` and translated.
+`lens_finding` (4 bands, 101x101 px) and `lens_finding_space` (1 band): deeplense makes whole stamps, lenses and
+non-lenses in turn, with their survey (field galaxies, stars, look-alike non-lenses), PSFs drawn per stamp, noise and
+masks; lenstronomy renders only the lens system of each lens stamp (SIE + shear, Sersic source and lens light, each
+band with its own PSF): the part of the work both do. caustics is not run on them.
 
 - deeplense: `simulate_batch` end to end (drawing the parameters, rendering, noise), with torch.compile (its first
   call, the compilation, is timed separately) and, for reference, eagerly.
@@ -27,7 +31,8 @@ import resource
 import time
 
 CASES = {"model_i, supersampling 1": ("model_i", 1, 64), "model_i, supersampling 4": ("model_i", 4, 8),
-         "model_ii": ("model_ii", 1, 64)} # preset, supersampling, batch size (deeplense, caustics)
+         "model_ii": ("model_ii", 1, 64), "lens_finding": ("lens_finding", 1, 64),
+         "lens_finding_space": ("lens_finding_space", 1, 64)} # preset, supersampling, batch size (deeplense, caustics)
 
 
 def rss_mb() -> float:
@@ -42,7 +47,7 @@ def draw(preset: str, supersampling: int, n: int):
     from deeplense.core import make_generator
     from deeplense.simulate import preset as get_preset, sample_params
     config = get_preset(preset, {"supersampling": supersampling})
-    labels = torch.full((n,), config.classes.index("cdm"))
+    labels = torch.full((n,), config.classes.index("cdm" if "cdm" in config.classes else "lens"))
     params, extra = sample_params(config, labels, make_generator(0))
     return config, params, extra
 
@@ -63,7 +68,7 @@ def run_deeplense(case: str, seconds: float, compile: bool) -> dict:
     from deeplense.simulate import preset as get_preset, simulate_batch
     name, s, batch = CASES[case]
     config = get_preset(name, {"supersampling": s})
-    labels = torch.full((batch,), config.classes.index("cdm"))
+    labels = torch.full((batch,), config.classes.index("cdm")) if "cdm" in config.classes else torch.arange(batch) % 2
     generator = make_generator(0)
     base = rss_mb()
     start = time.perf_counter()
@@ -87,6 +92,7 @@ def run_lenstronomy(case: str, seconds: float) -> dict:
     from lenstronomy.LightModel.light_model import LightModel
     name, s, _ = CASES[case]
     config, params, extra = draw(name, s, 16)
+    if "lens" in config.classes: return lenstronomy_lens_system(config, params, s, seconds)
     n, d, K = config.n_pix, config.pixel_scale, extra["subhalo_theta_E"].shape[1]
     grid = PixelGrid(nx=n, ny=n, transform_pix2angle=np.eye(2) * d, ra_at_xy_0=-(n - 1) / 2 * d, dec_at_xy_0=-(n - 1) / 2 * d)
     model = ImageModel(grid, PSF(psf_type="GAUSSIAN", fwhm=config.bands[0].psf_fwhm, pixel_size=d),
@@ -110,6 +116,36 @@ def run_lenstronomy(case: str, seconds: float) -> dict:
     return dict(rate=rate, n=count, base=base)
 
 
+def lenstronomy_lens_system(config, params: dict, s: int, seconds: float) -> dict:
+    "Stamps/s of lenstronomy rendering the lens system of 16 lens stamps (SIE + shear, Sersic source and lens light) in every band."
+    import numpy as np
+    from lenstronomy.Data.pixel_grid import PixelGrid
+    from lenstronomy.Data.psf import PSF
+    from lenstronomy.ImSim.image_model import ImageModel
+    from lenstronomy.LensModel.lens_model import LensModel
+    from lenstronomy.LightModel.light_model import LightModel
+    from deeplense.simulate import band_key
+    n, d = config.n_pix, config.pixel_scale
+    grid = PixelGrid(nx=n, ny=n, transform_pix2angle=np.eye(2) * d, ra_at_xy_0=-(n - 1) / 2 * d, dec_at_xy_0=-(n - 1) / 2 * d)
+    P = {k: v.tolist() for k, v in params.items()}
+    models = [ImageModel(grid, PSF(psf_type="GAUSSIAN", fwhm=P[band_key("psf_fwhm", b, config)][0], pixel_size=d),
+                         lens_model_class=LensModel(["SIE", "SHEAR"]), source_model_class=LightModel(["SERSIC_ELLIPSE"]),
+                         lens_light_model_class=LightModel(["SERSIC_ELLIPSE"]), kwargs_numerics={"supersampling_factor": s})
+              for b in config.bands]
+    def light(prefix, i, b):
+        return [dict(amp=P[band_key(f"{prefix}_amp", b, config)][i], R_sersic=P[f"{prefix}_R_sersic"][i], n_sersic=P[f"{prefix}_n_sersic"][i],
+                     e1=P[f"{prefix}_e1"][i], e2=P[f"{prefix}_e2"][i], center_x=P[f"{prefix}_x"][i], center_y=P[f"{prefix}_y"][i])]
+    kwargs = [([dict(theta_E=P["theta_E"][i], e1=P["host_e1"][i], e2=P["host_e2"][i], center_x=P["host_center_x"][i],
+                     center_y=P["host_center_y"][i]), dict(gamma1=P["gamma1"][i], gamma2=P["gamma2"][i])], i) for i in range(16)]
+    base, i = rss_mb(), [0]
+    def step():
+        lens, j = kwargs[i[0] % 16]
+        for model, b in zip(models, config.bands): model.image(lens, light("source", j, b), light("lens", j, b))
+        i[0] += 1
+    rate, count = timed(step, 1, seconds)
+    return dict(rate=rate, n=count, base=base)
+
+
 def run_caustics(case: str, seconds: float) -> dict:
     import warnings
     import caustics
@@ -117,6 +153,7 @@ def run_caustics(case: str, seconds: float) -> dict:
     warnings.filterwarnings("ignore")
     name, s, batch = CASES[case]
     config, params, extra = draw(name, s, batch)
+    if "lens" in config.classes: raise NotImplementedError("not run on the lens-finding cases")
     K, P = extra["subhalo_theta_E"].shape[1], {k: v[0].item() for k, v in params.items()}
     q_phi = lambda e1, e2: ((1 - math.hypot(e1, e2)) / (1 + math.hypot(e1, e2)), math.atan2(e2, e1) / 2)
     cosmo = caustics.FlatLambdaCDM(name="cosmo")
@@ -182,7 +219,8 @@ def main(argv=None):
     print(f"{'case':26s} {'engine':22s} {'images/s':>10s} {'peak RSS MB':>12s} {'(+ over setup)':>15s} {'load 1 min':>10s}")
     for case in args.cases:
         rates = {}
-        for engine in engines:
+        # the lens-finding stamps' survey has shapes that change from batch to batch: simulate_to_h5 renders it eagerly
+        for engine in (["eager", "lenstronomy"] if CASES[case][0].startswith("lens_finding") else engines):
             out = measure(engine, case, seconds, args.threads)
             label = dict(compiled="deeplense (compiled)", eager="deeplense (eager)").get(engine, engine)
             if "error" in out:
@@ -192,9 +230,9 @@ def main(argv=None):
             extra = f"  (compiling: {out['first_call']:.0f} s)" if engine == "compiled" else ""
             print(f"{case:26s} {label:22s} {out['rate']:10.1f} {out['peak']:12.0f} {out['peak'] - out['base']:15.0f} "
                   f"{out['load']:10.2f}{extra}", flush=True)
+        ours = rates.get("compiled", rates.get("eager"))
         for other in ("lenstronomy", "caustics"):
-            if "compiled" in rates and other in rates:
-                print(f"{'':26s} deeplense / {other}: {rates['compiled'] / rates[other]:.1f}x")
+            if ours and other in rates: print(f"{'':26s} deeplense / {other}: {ours / rates[other]:.1f}x")
 
 
 if __name__ == "__main__":

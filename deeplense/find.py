@@ -112,7 +112,10 @@ def mock_survey_field(out_dir: str | Path, # folder for the FITS files
     from deeplense.simulate import band_key, override, preset, simulate_batch
     config = preset("lens_finding") if config is None else config
     if sorted(config.classes) != ["lens", "non_lens"]: raise ValueError(f"config needs classes non_lens and lens, got {config.classes}")
-    stamps_config = override(config, {"noise": False, "mask": None})
+    units = [b.flux_unit for b in config.bands] # the stamps are made in e-/s, the noise added in e-/s, then the units applied
+    changes = {"noise": False, "mask": None} | {f"bands.{i}.flux_unit": 1.0 for i in range(len(units))}
+    if config.survey is not None: changes |= {"survey.neighbours": 0.0, "survey.stars": 0.0} # the field places the objects
+    stamps_config = override(config, changes)
     s, n = config.n_pix, n_lenses + n_non_lenses
     cols, rows = (shape[1] - s) // s, (shape[0] - s) // s # grid cells of side s, a margin of s/2 all round
     if n > rows * cols: raise ValueError(f"{n} objects of {s} px do not fit in a {shape} field; at most {rows * cols}")
@@ -131,10 +134,10 @@ def mock_survey_field(out_dir: str | Path, # folder for the FITS files
     paths = []
     for c, band in enumerate(config.bands):
         t, rms = (params[band_key(k, band, config)][0].item() for k in ("exposure_time", "background_rms"))
-        noisy = add_noise(field[c], t, rms, g) # params hold the band's total exposure time, hence num_exposures=1
+        noisy = add_noise(field[c], t, rms, g) * units[c] # params hold the band's total exposure time, hence num_exposures=1
         header = wcs.to_header()
         header["BAND"] = band.name
-        header["BUNIT"] = "e-/s"
+        header["BUNIT"] = "e-/s" if units[c] == 1 else "flux of an AB magnitude 0 source (the lens-finding challenge's unit)"
         paths.append(out_dir / f"{prefix}_{band.name}.fits")
         fits.PrimaryHDU(noisy.numpy(), header=header).writeto(paths[-1], overwrite=True)
     ra, dec = wcs.pixel_to_world_values(xs, ys)

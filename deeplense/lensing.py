@@ -21,7 +21,8 @@ __all__ = ['DEFAULT_COSMOLOGY', 'Deflection', 'Light', 'einstein_radius', 'sie_d
            'point_mass_convergence', 'line_mass_deflection', 'line_mass_potential', 'line_mass_convergence',
            'nfw_deflection', 'nfw_potential', 'nfw_convergence', 'tnfw_deflection', 'tnfw_potential',
            'tnfw_convergence', 'sersic_ellipse', 'sersic_total_flux', 'magnitude_to_amplitude', 'pixel_grid',
-           'downsample', 'gaussian_psf_kernel', 'convolve', 'render_image', 'background_rms', 'add_noise']
+           'downsample', 'gaussian_psf_kernel', 'convolve', 'render_image', 'spiral_arms', 'gaussian_ring',
+           'point_sources', 'background_rms', 'add_noise']
 
 # %% ../nbs/01_lensing.ipynb #4da57457
 DEFAULT_COSMOLOGY = FlatLambdaCDM(H0=70, Om0=0.3, Ob0=0.05) # the cosmology of every DeepLense simulation
@@ -430,12 +431,12 @@ def convolve(image: Tensor, # (..., H, W), or (..., C, H, W) with a kernel per b
     kh, kw = (factors[0].shape[-1], factors[1].shape[-1]) if separable else factors[0].shape[-2:]
     flat = image.reshape(-1, channels, h, w)
     flat = torch.nn.functional.pad(flat, (kw // 2, kw // 2, kh // 2, kh // 2), mode="replicate")
-    if separable: # shift and add: 2k multiply-adds per pixel instead of k^2
-        vertical, horizontal = (k.to(dtype=image.dtype, device=image.device).reshape(channels, -1, 1, 1) for k in factors)
-        rows = flat[..., :, :w] * horizontal[:, kw - 1]
-        for i in range(1, kw): rows = torch.addcmul(rows, flat[..., :, i:i + w], horizontal[:, kw - 1 - i])
-        out = rows[..., :h, :] * vertical[:, kh - 1]
-        for i in range(1, kh): out = torch.addcmul(out, rows[..., i:i + h, :], vertical[:, kh - 1 - i])
+    if separable: # a horizontal then a vertical 1-d pass: 2k multiply-adds per pixel instead of k^2
+        n = flat.shape[0] * channels # one group per image and band
+        vertical, horizontal = (torch.flip(k.to(dtype=image.dtype, device=image.device).reshape(channels, -1), (1,)).repeat(flat.shape[0], 1)
+                                for k in factors)
+        rows = torch.nn.functional.conv2d(flat.reshape(1, n, h + kh - 1, w + kw - 1), horizontal.reshape(n, 1, 1, kw), groups=n)
+        out = torch.nn.functional.conv2d(rows, vertical.reshape(n, 1, kh, 1), groups=n)
     else:
         weight = torch.flip(factors[0], (-2, -1)).reshape(channels, 1, kh, kw)
         out = torch.nn.functional.conv2d(flat, weight.to(dtype=image.dtype, device=image.device), groups=channels)
@@ -464,6 +465,51 @@ def render_image(deflection: Deflection | None, # the lens's total deflection; N
     if lens_light is not None: surface = surface + lens_light(x, y)
     image = downsample(surface, supersampling) * pixel_scale**2
     return image if psf_kernel is None else convolve(image, psf_kernel)
+
+# %% ../nbs/01_lensing.ipynb #fb62ea88
+def spiral_arms(x: Tensor, # x [arcsec]
+                y: Tensor, # y [arcsec]
+                n_arms: float | Tensor, # number of arms m
+                pitch: float | Tensor, # pitch angle [rad]: the angle between an arm and a circle
+                amplitude: float | Tensor, # A in [0, 1]: 0 a plain disk, 1 no light between the arms
+                phase: float | Tensor, # the arms' orientation [rad]
+                e1: float | Tensor = 0., e2: float | Tensor = 0., # the disk's ellipticity (the arms lie in its plane)
+                center_x: float | Tensor = 0., center_y: float | Tensor = 0., # [arcsec]
+               ) -> Tensor: # a factor with mean 1 over every ellipse: multiply a disk's light by it
+    "Logarithmic spiral arms $1 + A\\cos(m(\\phi - \\phi_0) - m\\ln r/\\tan p)$, in the frame of an inclined disk."
+    xr, yr, _, _, _, q = _ellipse_frame(x, y, e1, e2, center_x, center_y)
+    r = torch.sqrt(xr * xr + (yr / q) ** 2).clamp(min=1e-4) # radius in the disk's plane
+    m = _like(n_arms, x)
+    return 1 + amplitude * torch.cos(m * (torch.atan2(yr / q, xr) - phase) - m * torch.log(r) / torch.tan(_like(pitch, x)))
+
+def gaussian_ring(x: Tensor, y: Tensor,
+                  flux: float | Tensor, # total flux [counts/s]
+                  radius: float | Tensor, # ring radius in the ring's plane [arcsec]
+                  width: float | Tensor, # Gaussian sigma across the ring [arcsec]
+                  e1: float | Tensor = 0., e2: float | Tensor = 0.,
+                  center_x: float | Tensor = 0., center_y: float | Tensor = 0.,
+                 ) -> Tensor: # surface brightness [counts/s/arcsec^2]
+    "A ring galaxy's (or a resonance ring's) light: a Gaussian profile across an elliptical ring of `flux` in total."
+    xr, yr, _, _, _, q = _ellipse_frame(x, y, e1, e2, center_x, center_y)
+    r = torch.sqrt(xr * xr + (yr / q) ** 2)
+    radius, width = _like(radius, x), _like(width, x)
+    # flux of the ring in its plane: 2 pi width^2 [exp(-R^2/2w^2) + sqrt(pi/2) (R/w) (1 + erf(R/(sqrt2 w)))], times q on the sky
+    u = radius / width
+    norm = 2 * math.pi * width ** 2 * (torch.exp(-0.5 * u * u) + math.sqrt(math.pi / 2) * u * (1 + torch.erf(u / math.sqrt(2)))) * q
+    return flux / norm * torch.exp(-0.5 * ((r - radius) / width) ** 2)
+
+def point_sources(n_pix: int, pixel_scale: float,
+                  flux: Tensor, # (..., K) total flux of each point [counts/s]
+                  x: Tensor, y: Tensor, # (..., K) positions [arcsec]
+                  fwhm: Tensor, # (...,) or (..., K) Gaussian PSF FWHM [arcsec]
+                 ) -> Tensor: # (..., n_pix, n_pix) [counts/s per pixel]
+    "Stars: Gaussian PSFs integrated over each pixel exactly (erf), added after the convolution of the rest."
+    sigma = _like(fwhm, flux) / (2 * math.sqrt(2 * math.log(2)))
+    sigma = sigma if sigma.shape == flux.shape else sigma[..., None].expand_as(flux)
+    edges = (torch.arange(n_pix + 1, dtype=flux.dtype, device=flux.device) - n_pix / 2) * pixel_scale # pixel edges
+    def cdf(c): return 0.5 * (1 + torch.erf((edges - c[..., None]) / (math.sqrt(2) * sigma[..., None])))
+    px, py = cdf(x).diff(dim=-1), cdf(y).diff(dim=-1) # (..., K, n_pix): the flux fraction per column and per row
+    return torch.einsum("...k,...ki,...kj->...ij", flux, py, px)
 
 # %% ../nbs/01_lensing.ipynb #e19e6dfb
 def background_rms(sky_mag: float | Tensor, # sky brightness [mag/arcsec^2]

@@ -189,7 +189,7 @@ def binned_metrics(labels, # (N,) class indices
     return dict(edges=edges.tolist(), count=[int(r.sum()) for r in rows],
                 center=[float(np.median(values[r])) if r.any() else math.nan for r in rows],
                 accuracy=[accuracy(labels[r], probs[r]) if r.any() else math.nan for r in rows],
-                auc_macro=[one_vs_rest_auc(labels[r | ~applies], probs[r | ~applies])["macro"] for r in rows])
+                auc_macro=[one_vs_rest_auc(labels[r | ~applies], probs[r | ~applies])["macro"] if r.any() else math.nan for r in rows])
 
 # %% ../nbs/06b_metrics.ipynb #32bd0733
 def confident_mistakes(labels, # (N,) class indices

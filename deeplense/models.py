@@ -27,8 +27,8 @@ from .preprocess import affine_transform
 # %% auto #0
 __all__ = ['GROUPS', 'MODEL_NAMES', 'count_parameters', 'BasicBlock', 'resnet18', 'PreActBottleneck', 'cmu_deeplens',
            'group_space', 'ParityAvgPool', 'EquivariantParityPool', 'InvariantHead', 'EquivariantCNN',
-           'equivariant_cnn', 'deeplense_reference_equivariant', 'export_model', 'build_model', 'invariance_error',
-           'disk_mask', 'rotate_images']
+           'equivariant_cnn', 'deeplense_reference_equivariant', 'export_model', 'build_model', 'output_layer',
+           'invariance_error', 'disk_mask', 'rotate_images']
 
 # %% ../nbs/06_models.ipynb #1e0bd9d4
 def count_parameters(model: nn.Module, # any torch model
@@ -270,6 +270,15 @@ def build_model(name: str, # one of MODEL_NAMES
     unknown = [k for k in kwargs if k not in valid]
     if unknown: raise unknown_name_error("model argument", unknown, valid, where=name)
     return builder(in_channels, n_outputs, **kwargs)
+
+# %% ../nbs/06_models.ipynb #3666bcc2
+def output_layer(model: nn.Module, # a network of this module, or any network whose last registered nn.Linear makes its outputs
+                ) -> str:
+    "The name of `model`'s final classifier layer in `model.named_modules()`, e.g. '10' (ResNet-18) or 'head.mlp.3' (C8)."
+    names = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not names: raise ValueError(f"{type(model).__name__} has no nn.Linear layer, so no output layer to replace or to train alone")
+    return names[-1]
+
 
 # %% ../nbs/06_models.ipynb #7ca38aaf
 def invariance_error(model: nn.Module, # a model in the mode to test (use `.eval()`)

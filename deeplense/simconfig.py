@@ -18,9 +18,10 @@ from .core import unknown_name_error
 from .lensing import DEFAULT_COSMOLOGY
 
 # %% auto #0
-__all__ = ['DISTRIBUTIONS', 'SUBHALO_PROFILES', 'CLASS_NAMES', 'DISTANCES', 'PRESETS', 'DEEPLENSESIM_PRESETS', 'VARIED_PRESETS',
-           'check_spec', 'sample', 'is_fixed', 'Band', 'Host', 'Sersic', 'Subhalos', 'Vortex', 'Mask', 'redshift_range',
-           'SimulationConfig', 'field_paths', 'override', 'preset', 'deeplensesim_einstein_radius']
+__all__ = ['DISTRIBUTIONS', 'SUBHALO_PROFILES', 'NON_LENS_KINDS', 'CLASS_NAMES', 'DISTANCES', 'PRESETS', 'DEEPLENSESIM_PRESETS',
+           'VARIED_PRESETS', 'check_spec', 'sample', 'is_fixed', 'Band', 'Host', 'Sersic', 'Subhalos', 'Vortex', 'Mask',
+           'redshift_range', 'Survey', 'SimulationConfig', 'field_paths', 'override', 'preset',
+           'deeplensesim_einstein_radius']
 
 # %% ../nbs/02_simconfig.ipynb #c2cc29ab
 DISTRIBUTIONS = ("uniform", "log_uniform", "normal")
@@ -66,11 +67,11 @@ def is_fixed(spec) -> bool:
     return not isinstance(spec, dict)
 
 # %% ../nbs/02_simconfig.ipynb #3d776ff6
-def _check_fields(obj, positive=(), one_of=()):
-    "Check every spec field of a config dataclass (None means 'not used'), and that exactly one of `one_of` is set."
+def _check_fields(obj, positive=(), one_of=(), skip=()):
+    "Check every spec field of a config dataclass but `skip` (None means 'not used'), and that exactly one of `one_of` is set."
     for f in dataclasses.fields(obj):
         v = getattr(obj, f.name)
-        if f.name != "name" and v is not None and not isinstance(v, str): check_spec(v, f"{type(obj).__name__}.{f.name}", f.name in positive)
+        if f.name != "name" and f.name not in skip and v is not None and not isinstance(v, str): check_spec(v, f"{type(obj).__name__}.{f.name}", f.name in positive)
     if one_of and sum(getattr(obj, k) is not None for k in one_of) != 1:
         raise ValueError(f"{type(obj).__name__}: give exactly one of {' and '.join(one_of)}")
 
@@ -78,7 +79,7 @@ def _check_fields(obj, positive=(), one_of=()):
 class Band:
     "One filter of an instrument: PSF, exposure and noise, and the colours of the light in it."
     name: str = "VIS"
-    psf_fwhm: float = 0.16 # Gaussian PSF FWHM [arcsec]
+    psf_fwhm: float | dict = 0.16 # Gaussian PSF FWHM [arcsec]; a distribution draws one per image
     exposure_time: float | dict = 566.0 # per exposure [s]
     num_exposures: int = 1
     background_rms: float | dict | None = None # [counts/s per pixel]; None: from the sky, zero point and read noise
@@ -88,9 +89,9 @@ class Band:
     ccd_gain: float = 1.0 # [e-/ADU], informational: pixels are in e-/s (lenstronomy's default)
     source_colour: float = 0.0 # source magnitude in this band minus in the first band
     lens_colour: float = 0.0 # lens-light magnitude in this band minus in the first band
+    flux_unit: float = 1.0 # the pixel value of 1 e-/s: images are made in e-/s and multiplied by it, after the noise
     def __post_init__(self):
-        _check_fields(self, positive=("psf_fwhm", "exposure_time", "num_exposures"))
-        if not is_fixed(self.psf_fwhm): raise ValueError(f"Band.psf_fwhm must be a number, got {self.psf_fwhm!r}")
+        _check_fields(self, positive=("psf_fwhm", "exposure_time", "num_exposures", "flux_unit"))
         if self.background_rms is None and (self.sky_brightness is None or self.zero_point is None):
             raise ValueError(f"band {self.name}: give background_rms, or sky_brightness and zero_point")
 
@@ -180,10 +181,35 @@ def _check_redshifts(z_lens, z_source, distances: str):
     if distances == "deeplensesim" and not (is_fixed(z_lens) and is_fixed(z_source)):
         raise ValueError(f"the deeplensesim distances take fixed redshifts, got z_lens={z_lens}, z_source={z_source}")
 
+# %% ../nbs/02_simconfig.ipynb #24f7cf7f
+NON_LENS_KINDS = ("elliptical", "spiral", "ring", "merger", "blue_companion", "star") # what a non-lens's central object is
+
+@dataclass
+class Survey:
+    "What a survey stamp holds besides the lens: field galaxies and stars in every stamp, and non-lenses of several kinds."
+    neighbours: float = 1.0 # Poisson mean of field galaxies per stamp, in every class
+    neighbour_magnitude: float | dict = field(default_factory=lambda: {"uniform": [20.0, 25.5]}) # first band
+    neighbour_R_sersic: float | dict = field(default_factory=lambda: {"log_uniform": [0.1, 1.2]}) # [arcsec]
+    stars: float = 0.3 # Poisson mean of stars per stamp, in every class
+    star_magnitude: float | dict = field(default_factory=lambda: {"uniform": [16.0, 23.0]}) # first band
+    kinds: dict = field(default_factory=lambda: dict(elliptical=0.35, spiral=0.2, ring=0.1, merger=0.1, blue_companion=0.2,
+                                                     star=0.05)) # fraction of non-lenses of each of `NON_LENS_KINDS`
+    companion_distance: float | dict = field(default_factory=lambda: {"uniform": [0.8, 3.0]}) # [arcsec], merger or blue companion
+    companion_magnitude: float | dict = field(default_factory=lambda: {"uniform": [21.5, 25.5]}) # blue companion, first band
+    ring_radius: float | dict = field(default_factory=lambda: {"uniform": [0.8, 3.0]}) # [arcsec], ring galaxies
+    def __post_init__(self):
+        _check_fields(self, positive=("neighbour_R_sersic", "companion_distance", "ring_radius"), skip=("kinds",))
+        for k in ("neighbours", "stars"):
+            if not getattr(self, k) >= 0: raise ValueError(f"Survey.{k} must be >= 0, got {getattr(self, k)!r}")
+        unknown = [k for k in self.kinds if k not in NON_LENS_KINDS]
+        if unknown: raise unknown_name_error("non-lens kind", unknown, NON_LENS_KINDS)
+        if any(not isinstance(v, (int, float)) or v < 0 for v in self.kinds.values()) or not sum(self.kinds.values()) > 0:
+            raise ValueError(f"Survey.kinds: fractions must be numbers >= 0, not all 0, got {self.kinds}")
+
 # %% ../nbs/02_simconfig.ipynb #4897761f
 CLASS_NAMES = ("no_sub", "cdm", "axion", "non_lens", "lens")
 DISTANCES = ("angular_diameter", "deeplensesim") # how masses become Einstein radii (see `deeplensesim_einstein_radius`)
-_NESTED = dict(host=Host, source=Sersic, lens_light=Sersic, subhalos=Subhalos, vortex=Vortex, mask=Mask)
+_NESTED = dict(host=Host, source=Sersic, lens_light=Sersic, subhalos=Subhalos, vortex=Vortex, mask=Mask, survey=Survey)
 
 def _build(cls, d: dict, prefix: str = ""):
     "`cls(**d)` for a configuration dataclass, naming unknown fields by their dotted paths."
@@ -209,6 +235,7 @@ class SimulationConfig:
     subhalos: Subhalos = field(default_factory=Subhalos)
     vortex: Vortex = field(default_factory=Vortex)
     mask: Mask | None = None
+    survey: Survey | None = None # field galaxies, stars and non-lens look-alikes (lens finding)
     noise: bool = True
     distances: str = "angular_diameter" # of the Einstein radii from masses; "deeplensesim": as DeepLenseSim
     def __post_init__(self):
@@ -229,6 +256,9 @@ class SimulationConfig:
             raise ValueError(f"classes must be distinct names from {CLASS_NAMES}, got {self.classes}")
         if self.source.magnitude is not None and any(b.zero_point is None for b in self.bands):
             raise ValueError("a source magnitude needs a zero_point in every band")
+        if self.survey is not None and (self.lens_light is None or self.lens_light.magnitude is None
+                                        or any(b.zero_point is None for b in self.bands)):
+            raise ValueError("a survey needs lens_light with a magnitude, and a zero_point in every band")
 
     def to_dict(self) -> dict:
         "A JSON-able dict."
@@ -266,22 +296,38 @@ def _model_iii() -> SimulationConfig:
     return _substructure("model_iii", 64, 0.08, band, Sersic(magnitude=20.0))
 
 # %% ../nbs/02_simconfig.ipynb #3de2f0a6
+def _uniform(a: float, b: float) -> dict: return {"uniform": [a, b]}
+def _log_uniform(a: float, b: float) -> dict: return {"log_uniform": [a, b]}
+
+def _lens_population(theta_E: dict, source_magnitude: dict, source_R: dict) -> dict:
+    "The host, lens light and source of the lens-finding presets (the table above); Einstein radii and sources per set."
+    host = Host(mass=None, theta_E=theta_E, e1=_uniform(-0.25, 0.25), e2=_uniform(-0.25, 0.25), center_x=_uniform(-0.1, 0.1),
+                center_y=_uniform(-0.1, 0.1), gamma1=_uniform(-0.08, 0.08), gamma2=_uniform(-0.08, 0.08))
+    lens_light = Sersic(magnitude=_uniform(17.5, 21.5), R_sersic=_log_uniform(0.4, 2.5), n_sersic=_uniform(2.5, 5.0),
+                        e1=_uniform(-0.25, 0.25), e2=_uniform(-0.25, 0.25))
+    source = Sersic(magnitude=source_magnitude, R_sersic=source_R, n_sersic=_uniform(0.5, 2.5), e1=_uniform(-0.4, 0.4),
+                    e2=_uniform(-0.4, 0.4), center_x=_uniform(-0.5, 0.5), center_y=_uniform(-0.5, 0.5))
+    return dict(host=host, lens_light=lens_light, source=source, mask=Mask(), survey=Survey(), classes=["non_lens", "lens"],
+                z_lens=0.5, z_source=2.0)
+
 def _lens_finding() -> SimulationConfig:
-    kids = dict(R=(0.70, 360.0, 5, 21.2, 26.17, 0.0, 0.0), I=(0.80, 180.0, 6, 20.48, 25.83, -0.5, -0.2),
-                G=(0.86, 180.0, 5, 22.26, 26.34, 1.3, 0.3), U=(1.00, 250.0, 4, 22.99, 24.54, 3.1, 0.8))
-    bands = [Band(name=k, psf_fwhm=f, exposure_time=t, num_exposures=n, sky_brightness=sky, zero_point=zp, read_noise=5.0,
-                  lens_colour=lc, source_colour=sc) for k, (f, t, n, sky, zp, lc, sc) in kids.items()]
-    u = lambda a, b: {"uniform": [a, b]}
-    host = Host(mass=None, theta_E=u(0.8, 3.0), e1=u(-0.2, 0.2), e2=u(-0.2, 0.2), center_x=u(-0.1, 0.1),
-                center_y=u(-0.1, 0.1), gamma1=u(-0.05, 0.05), gamma2=u(-0.05, 0.05))
-    lens_light = Sersic(magnitude=u(18.0, 21.0), R_sersic=u(0.5, 2.0), n_sersic=4.0, e1=u(-0.2, 0.2), e2=u(-0.2, 0.2))
-    source = Sersic(magnitude=u(21.0, 24.0), R_sersic=u(0.1, 0.5), n_sersic=u(0.5, 2.0), e1=u(-0.3, 0.3),
-                    e2=u(-0.3, 0.3), center_x=u(-0.5, 0.5), center_y=u(-0.5, 0.5))
-    return SimulationConfig(preset="lens_finding", n_pix=101, pixel_scale=0.2, bands=bands, classes=["non_lens", "lens"],
-                            z_lens=0.5, z_source=2.0, host=host, source=source, lens_light=lens_light, mask=Mask())
+    kids = dict(R=((0.55, 0.9), 407.1, 5, 21.2, 26.17, 0.0, 0.0), I=((0.6, 1.1), 199.2, 6, 20.48, 25.83, -0.5, -0.2),
+                G=((0.65, 1.05), 185.4, 5, 22.26, 26.34, 1.3, 0.3), U=((0.8, 1.2), 348.0, 4, 22.99, 24.54, 3.1, 0.8))
+    bands = [Band(name=k, psf_fwhm=_uniform(*f), exposure_time=_uniform(0.75 * t, 1.25 * t), num_exposures=n, sky_brightness=sky,
+                  zero_point=zp, read_noise=5.0, lens_colour=lc, source_colour=sc, flux_unit=10 ** (-0.4 * zp))
+             for k, (f, t, n, sky, zp, lc, sc) in kids.items()]
+    return SimulationConfig(preset="lens_finding", n_pix=101, pixel_scale=0.2, bands=bands,
+                            **_lens_population(_log_uniform(0.3, 3.5), _uniform(23.0, 26.8), _log_uniform(0.05, 0.8)))
+
+def _lens_finding_space() -> SimulationConfig:
+    vis = Band(name="VIS", psf_fwhm=_uniform(0.15, 0.2), exposure_time=_uniform(0.75 * 1038.3, 1.25 * 1038.3), num_exposures=1,
+               sky_brightness=22.3, zero_point=25.72, read_noise=4.2, flux_unit=10 ** (-0.4 * 25.72))
+    return SimulationConfig(preset="lens_finding_space", n_pix=101, pixel_scale=0.1, bands=[vis],
+                            **_lens_population(_log_uniform(0.4, 3.5), _uniform(22.8, 26.0), _log_uniform(0.07, 1.2)))
 
 # %% ../nbs/02_simconfig.ipynb #b5b5b907
-PRESETS = {"model_i": _model_i, "model_ii": _model_ii, "model_iii": _model_iii, "lens_finding": _lens_finding}
+PRESETS = {"model_i": _model_i, "model_ii": _model_ii, "model_iii": _model_iii, "lens_finding": _lens_finding,
+           "lens_finding_space": _lens_finding_space}
 
 def field_paths(obj, # a configuration dataclass, e.g. a `SimulationConfig`
                 prefix: str = "", # put before every path

@@ -17,6 +17,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import h5py
 import numpy as np
@@ -25,19 +26,19 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .core import H5Writer, check_file, get_device, make_generator, read_info
-from .lensing import (add_noise, background_rms, einstein_radius, gaussian_psf_kernel, line_mass_deflection,
-                               magnitude_to_amplitude, point_mass_deflection, render_image, sersic_ellipse,
-                               shear_deflection, sie_deflection)
-from .simconfig import (DEEPLENSESIM_PRESETS, PRESETS, Band, SimulationConfig, deeplensesim_einstein_radius,
-                                 is_fixed, override, preset, sample)
+from .lensing import (add_noise, background_rms, convolve, einstein_radius, gaussian_psf_kernel, gaussian_ring,
+                               line_mass_deflection, magnitude_to_amplitude, point_mass_deflection, point_sources, render_image,
+                               sersic_ellipse, sersic_total_flux, shear_deflection, sie_deflection, spiral_arms)
+from .simconfig import (DEEPLENSESIM_PRESETS, NON_LENS_KINDS, PRESETS, Band, SimulationConfig,
+                                 deeplensesim_einstein_radius, is_fixed, override, preset, sample)
 
 # %% auto #0
-__all__ = ['HOST_PARAMS', 'SUBHALO_PARAMS', 'VORTEX_PARAMS', 'power_law_masses', 'band_key', 'Draws', 'redshift_names',
-           'lens_redshifts', 'einstein_units', 'sample_host', 'sample_light', 'concentration_duffy08', 'nfw_angles',
-           'tidal_radius', 'tnfw_bound_mass', 'subhalo_profiles', 'annulus_host_mass', 'mean_subhalo_mass',
-           'sample_subhalos', 'sample_vortex', 'sample_instrument', 'sample_mask', 'sample_params', 'param_names',
-           'render_images', 'simulate_batch', 'check_seed', 'batch_generator', 'SimulationJob', 'simulate_to_h5',
-           'load_config', 'run_simulate', 'add_cli']
+__all__ = ['HOST_PARAMS', 'SUBHALO_PARAMS', 'VORTEX_PARAMS', 'SURVEY_PARAMS', 'power_law_masses', 'band_key', 'Draws',
+           'redshift_names', 'lens_redshifts', 'einstein_units', 'sample_host', 'sample_light', 'concentration_duffy08',
+           'nfw_angles', 'tidal_radius', 'tnfw_bound_mass', 'subhalo_profiles', 'annulus_host_mass',
+           'mean_subhalo_mass', 'sample_subhalos', 'sample_vortex', 'sample_instrument', 'sample_mask', 'band_fluxes',
+           'sample_survey', 'sample_params', 'param_names', 'render_images', 'lensed_source_stats', 'simulate_batch',
+           'check_seed', 'batch_generator', 'SimulationJob', 'simulate_to_h5', 'load_config', 'run_simulate', 'add_cli']
 
 # %% ../nbs/02_simulate.ipynb #1a306917
 def power_law_masses(u: Tensor, # uniform draws in [0, 1)
@@ -295,9 +296,10 @@ def sample_vortex(config: SimulationConfig, draws: Draws,
 
 # %% ../nbs/02_simulate.ipynb #85abbb03
 def sample_instrument(config: SimulationConfig, draws: Draws) -> dict: # exposure_time and background_rms per band
-    "Each band's total exposure time [s] and background noise [counts/s per pixel]."
+    "Each band's total exposure time [s] and background noise [counts/s per pixel]; its PSF FWHM [arcsec] when drawn."
     p = {}
     for b in config.bands:
+        if not is_fixed(b.psf_fwhm): p[band_key("psf_fwhm", b, config)] = draws.spec(b.psf_fwhm)
         t = draws.spec(b.exposure_time)
         p[band_key("exposure_time", b, config)] = t * b.num_exposures
         p[band_key("background_rms", b, config)] = draws.spec(b.background_rms) if b.background_rms is not None else background_rms(
@@ -318,6 +320,84 @@ def sample_mask(config: SimulationConfig, draws: Draws) -> tuple[dict, dict]: # 
         mask |= (d2 < radius[:, k, None, None] ** 2) & (k < count)[:, None, None]
     return dict(masked_fraction=mask.to(torch.float64).mean((1, 2))), dict(mask=mask)
 
+# %% ../nbs/02_simulate.ipynb #288b98e4
+SURVEY_PARAMS = ("kind", "n_neighbours", "n_stars", "companion_distance", "disk_fraction", "ring_radius")
+
+def band_fluxes(config: SimulationConfig,
+                magnitude: Tensor, # (...) magnitude in the first band
+                redness: Tensor, # (...) 1: the lens galaxy's colours, 0: the source's, in between: a mix
+               ) -> Tensor: # (..., C) [counts/s]
+    "Total flux per band of light of `magnitude` whose colours lie between the lens's and the source's."
+    like = dict(dtype=torch.float64, device=magnitude.device)
+    lens, source, zp = (torch.tensor([getattr(b, k) for b in config.bands], **like) for k in ("lens_colour", "source_colour", "zero_point"))
+    colour = redness[..., None] * lens + (1 - redness[..., None]) * source
+    return 10 ** (-0.4 * (magnitude[..., None] + colour - zp))
+
+def _sersic_amps(flux: Tensor, R_sersic: Tensor, n_sersic: Tensor) -> Tensor:
+    "Sersic amplitudes (..., C) of total fluxes (..., C)."
+    return flux / sersic_total_flux(torch.ones_like(R_sersic), R_sersic, n_sersic)[..., None]
+
+def sample_survey(config: SimulationConfig, draws: Draws,
+                  light: dict, # from `sample_light`: the central galaxy (the lens light)
+                 ) -> tuple[dict, dict]: # (`SURVEY_PARAMS` -> (B,), the components for the renderer)
+    "Field galaxies and stars in every stamp, and each non-lens's central object, one of `NON_LENS_KINDS` (`config.survey`)."
+    s = config.survey
+    if s is None: return {}, {}
+    B, dev, u = draws.n, draws.device, draws.uniform
+    # the kind of each non-lens; a lens's central object is its lens galaxy, an elliptical
+    fractions = torch.tensor([float(s.kinds.get(k, 0.0)) for k in NON_LENS_KINDS], dtype=torch.float64, device=dev)
+    kind = torch.searchsorted(fractions.cumsum(0) / fractions.sum(), u().contiguous(), right=True).clamp(max=len(NON_LENS_KINDS) - 1)
+    kind = torch.where(draws.is_class("non_lens"), kind, 0)
+    is_kind = lambda k: kind == NON_LENS_KINDS.index(k)
+    mag, R, cx, cy = light["lens_magnitude"], light["lens_R_sersic"], light["lens_x"], light["lens_y"]
+    # a companion: a second galaxy like the first (merger) or a faint blue one stretched along a circle (like an arc)
+    dist, angle = draws.spec(s.companion_distance), 2 * math.pi * u()
+    blue_mag, blue_R, blue_e = draws.spec(s.companion_magnitude), 0.1 * 6.0 ** u(), 0.2 + 0.4 * u()
+    merger_mag, merger_R, merger_n = mag + 1.5 * u(), R * (0.5 + 0.5 * u()), 2.0 + 2.0 * u()
+    merger_e1, merger_e2, blue_n, blue_red, merger_red = 0.6 * u() - 0.3, 0.6 * u() - 0.3, 0.5 + u(), 0.3 * u(), 0.6 + 0.4 * u()
+    blue, merger = is_kind("blue_companion"), is_kind("merger")
+    tangent = 2 * (angle + math.pi / 2)
+    companion = dict(mag=torch.where(blue, blue_mag, torch.where(merger, merger_mag, math.inf)), R=torch.where(blue, blue_R, merger_R),
+                     n=torch.where(blue, blue_n, merger_n), e1=torch.where(blue, blue_e * torch.cos(tangent), merger_e1),
+                     e2=torch.where(blue, blue_e * torch.sin(tangent), merger_e2), x=cx + dist * torch.cos(angle),
+                     y=cy + dist * torch.sin(angle), red=torch.where(blue, blue_red, merger_red))
+    # field galaxies anywhere in the stamp
+    half = config.n_pix * config.pixel_scale / 2
+    count = torch.poisson(torch.full((B,), float(s.neighbours), dtype=torch.float64, device=dev), generator=draws.generator)
+    K = int(count.max().item()) if B else 0
+    present = torch.arange(K, device=dev) < count[:, None]
+    spec = lambda v: sample(v, B * K, draws.generator).view(B, K)
+    field = dict(mag=torch.where(present, spec(s.neighbour_magnitude), math.inf), R=spec(s.neighbour_R_sersic), n=0.5 + 3.5 * u(K),
+                 e1=0.8 * u(K) - 0.4, e2=0.8 * u(K) - 0.4, x=half * (2 * u(K) - 1), y=half * (2 * u(K) - 1), red=u(K))
+    galaxies = {k: torch.cat([companion[k][:, None], field[k]], 1) for k in companion}
+    galaxies["amp"] = _sersic_amps(band_fluxes(config, galaxies.pop("mag"), galaxies.pop("red")), galaxies["R"], galaxies["n"])
+    # spirals: part of the light in an exponential disk with logarithmic arms; ring galaxies: part in a ring
+    spiral, ring = is_kind("spiral"), is_kind("ring")
+    disk_fraction, disk_R, disk_e1, disk_e2, disk_red = 0.5 + 0.4 * u(), R * (1.2 + 1.3 * u()), 0.8 * u() - 0.4, 0.8 * u() - 0.4, 0.2 + 0.4 * u()
+    arms = dict(n_arms=torch.floor(2 + 3 * u()), pitch=math.radians(10) + math.radians(20) * u(), amplitude=0.5 + 0.5 * u(),
+                phase=2 * math.pi * u())
+    ring_fraction, ring_radius, ring_width, ring_red = 0.3 + 0.3 * u(), draws.spec(s.ring_radius), 0.1 + 0.25 * u(), 0.5 * u()
+    central = band_fluxes(config, mag, torch.ones_like(mag)) # the lens light's fluxes
+    disk_flux = band_fluxes(config, mag - 2.5 * torch.log10(disk_fraction), disk_red) * spiral[:, None]
+    ring_flux = band_fluxes(config, mag - 2.5 * torch.log10(ring_fraction), ring_red) * ring[:, None]
+    bulge = 1 - torch.where(spiral, disk_fraction, 0.0) - torch.where(ring, ring_fraction, 0.0) # what the lens light keeps
+    disk = dict(amp=_sersic_amps(disk_flux, disk_R, torch.ones_like(disk_R)), R=disk_R, e1=disk_e1, e2=disk_e2, **arms)
+    rings = dict(flux=ring_flux, radius=ring_radius, width=ring_width, e1=disk_e1, e2=disk_e2)
+    # stars: one on the central galaxy (kind star), and field stars anywhere
+    star_dist, star_angle, star_mag = 1.5 * u(), 2 * math.pi * u(), 16.0 + 5.0 * u()
+    count_stars = torch.poisson(torch.full((B,), float(s.stars), dtype=torch.float64, device=dev), generator=draws.generator)
+    S = int(count_stars.max().item()) if B else 0
+    field_star = torch.arange(S, device=dev) < count_stars[:, None]
+    star_mags = torch.cat([torch.where(is_kind("star"), star_mag, math.inf)[:, None],
+                           torch.where(field_star, sample(s.star_magnitude, B * S, draws.generator).view(B, S), math.inf)], 1)
+    stars = dict(flux=band_fluxes(config, star_mags, u(S + 1)),
+                 x=torch.cat([(cx + star_dist * torch.cos(star_angle))[:, None], half * (2 * u(S) - 1)], 1),
+                 y=torch.cat([(cy + star_dist * torch.sin(star_angle))[:, None], half * (2 * u(S) - 1)], 1))
+    p = dict(kind=kind.to(torch.float64), n_neighbours=count, n_stars=count_stars + is_kind("star"),
+             companion_distance=torch.where(blue | merger, dist, draws.nan), disk_fraction=torch.where(spiral, disk_fraction, draws.nan),
+             ring_radius=torch.where(ring, ring_radius, draws.nan))
+    return p, dict(survey_galaxies=galaxies, survey_disk=disk, survey_ring=rings, survey_stars=stars, lens_light_scale=bulge)
+
 # %% ../nbs/02_simulate.ipynb #5eb0a5f1
 def sample_params(config: SimulationConfig,
                   labels: Tensor, # (B,) class indices into config.classes
@@ -332,8 +412,9 @@ def sample_params(config: SimulationConfig,
     vortex, vortex_extra = sample_vortex(config, draws, host)
     instrument = sample_instrument(config, draws)
     masked, mask = sample_mask(config, draws)
-    p |= subhalos | vortex | instrument | masked
-    return {k: v.to(torch.float64) for k, v in p.items()}, extra | vortex_extra | mask
+    survey, survey_extra = sample_survey(config, draws, p)
+    p |= subhalos | vortex | instrument | masked | survey
+    return {k: v.to(torch.float64) for k, v in p.items()}, extra | vortex_extra | mask | survey_extra
 
 def param_names(config: SimulationConfig) -> list:
     "The names of the (N,) parameters stored for `config`, sorted."
@@ -342,7 +423,9 @@ def param_names(config: SimulationConfig) -> list:
               for n in _light_names(prefix, light, config)]
     names += list(SUBHALO_PARAMS) + (["subhalo_mass_fraction"] if config.subhalos.mass_fraction is not None else []) + list(VORTEX_PARAMS)
     names += [band_key(k, b, config) for b in config.bands for k in ("exposure_time", "background_rms")]
-    return sorted(names + (["masked_fraction"] if config.mask is not None else []))
+    names += [band_key("psf_fwhm", b, config) for b in config.bands if not is_fixed(b.psf_fwhm)]
+    names += (["masked_fraction"] if config.mask is not None else []) + (list(SURVEY_PARAMS) if config.survey is not None else [])
+    return sorted(names + (["lensed_flux_sigma", "lensed_pixels"] if "lens" in config.classes else []))
 
 # %% ../nbs/02_simulate.ipynb #60dfb2a0
 def _add_subhalos(x: Tensor, y: Tensor, ax: Tensor, ay: Tensor, config: SimulationConfig, extra: dict, rows: Tensor,
@@ -363,43 +446,91 @@ def _add_subhalos(x: Tensor, y: Tensor, ax: Tensor, ay: Tensor, config: Simulati
 # %% ../nbs/02_simulate.ipynb #f95bce39
 _HOST_FIELDS = ("mass", "theta_E", "e1", "e2", "center_x", "center_y", "gamma1", "gamma2")
 
-def _psf_stack(config: SimulationConfig, dtype, device) -> tuple[Tensor, Tensor]:
-    "The bands' separable PSF factors zero-padded to one odd length, (C, k) twice (vertical, horizontal)."
+def _psf_stack(config: SimulationConfig, dtype, device) -> tuple[Tensor, Tensor] | None:
+    "The bands' separable PSF factors zero-padded to one odd length, (C, k) twice (vertical, horizontal); None if drawn per image."
+    if not all(is_fixed(b.psf_fwhm) for b in config.bands): return None
     factors = [gaussian_psf_kernel(b.psf_fwhm, config.pixel_scale, dtype, device, separable=True)[0] for b in config.bands]
     k = max(len(f) for f in factors)
     stack = torch.stack([torch.nn.functional.pad(f, [(k - len(f)) // 2] * 2) for f in factors])
     return stack, stack
+
+def _psf_fwhm(config: SimulationConfig, p: dict, rows: Tensor) -> Tensor:
+    "(b, C) PSF FWHM [arcsec] of the rows `rows`."
+    return torch.stack([p[band_key("psf_fwhm", b, config)][rows] if not is_fixed(b.psf_fwhm)
+                        else torch.full((len(rows),), float(b.psf_fwhm), dtype=torch.float64, device=rows.device)
+                        for b in config.bands], 1)
+
+def _convolve_per_image(images: Tensor, # (b, C, H, W)
+                        fwhm: Tensor, # (b, C) Gaussian PSF FWHM [arcsec]
+                        pixel_scale: float,
+                       ) -> Tensor:
+    "Each image and band convolved with its own Gaussian PSF (as `gaussian_psf_kernel` builds it, one length for all)."
+    b, C, H, W = images.shape
+    sigma = (fwhm / (2 * math.sqrt(2 * math.log(2))) / pixel_scale).reshape(-1, 1) # [pixels]
+    radius = int(5 * sigma.max().item() + 0.5) if len(sigma) else 0
+    t = torch.arange(-radius, radius + 1, dtype=torch.float64, device=images.device)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = (k / k.sum(1, keepdim=True)).to(images.dtype)
+    return convolve(images.reshape(1, b * C, H, W), (k, k)).reshape(b, C, H, W)
 
 @functools.cache
 def _compiled(fn):
     "`fn` compiled by torch.compile, once per process (inductor fuses the subhalo loop, the SIE, the Sersic, the noise)."
     return torch.compile(fn)
 
-def _render_class(config: SimulationConfig, name: str, p: dict, extra: dict, rows: Tensor, psf: Tensor, dtype,
-                  render=render_image) -> Tensor:
-    "Noise-free images (b, C, H, W) of the rows `rows`, all of class `name`."
+def _survey_light(config: SimulationConfig, p: dict, extra: dict, rows: Tensor, dtype) -> Callable:
+    "The image-plane light (b, C, H, W) of the survey around the rows' lenses: companions, field galaxies, disks, rings."
+    g, d, r = ({k: v[rows].to(dtype) for k, v in extra[name].items()} for name in ("survey_galaxies", "survey_disk", "survey_ring"))
+    d["x"], d["y"] = p["lens_x"][rows].to(dtype), p["lens_y"][rows].to(dtype)
+    def light(x, y):
+        out = torch.zeros((len(rows), len(config.bands)) + x.shape, dtype=dtype, device=x.device)
+        def add(profile, amp: Tensor, *params: Tensor): # only on the images where the component shines: zero flux is padding
+            lit = torch.nonzero(amp.sum(1) > 0).squeeze(1)
+            if len(lit): out.index_add_(0, lit, profile(*(v[lit][:, None, None] for v in params))[:, None] * amp[lit][..., None, None])
+        for k in range(g["R"].shape[1]):
+            add(lambda *q: sersic_ellipse(x, y, 1.0, *q), g["amp"][:, k], *(g[q][:, k] for q in ("R", "n", "e1", "e2", "x", "y")))
+        add(lambda R, e1, e2, cx, cy, m, pitch, a, phase: sersic_ellipse(x, y, 1.0, R, 1.0, e1, e2, cx, cy)
+            * spiral_arms(x, y, m, pitch, a, phase, e1, e2, cx, cy), d["amp"], *(d[q] for q in ("R", "e1", "e2", "x", "y", "n_arms", "pitch", "amplitude", "phase")))
+        add(lambda radius, width, e1, e2, cx, cy: gaussian_ring(x, y, 1.0, radius, width, e1, e2, cx, cy), r["flux"],
+            *(r[q] for q in ("radius", "width", "e1", "e2")), d["x"], d["y"])
+        return out
+    return light
+
+def _render_class(config: SimulationConfig, name: str, p: dict, extra: dict, rows: Tensor, psf: tuple | None, dtype,
+                  render=render_image, foreground: bool = True) -> Tensor:
+    "Noise-free images (b, C, H, W) of the rows `rows`, all of class `name`; `foreground=False`: the lensed source alone."
     col = lambda k, r=rows: p[k][r].to(dtype)[:, None, None]
-    def light(prefix):
+    def light(prefix, scale=None):
         amps = torch.stack([p[band_key(f"{prefix}_amp", b, config)][rows] for b in config.bands], 1).to(dtype)
+        if scale is not None: amps = amps * scale[rows].to(dtype)[:, None]
         return lambda x, y: sersic_ellipse(x, y, 1.0, col(f"{prefix}_R_sersic"), col(f"{prefix}_n_sersic"), col(f"{prefix}_e1"),
                                            col(f"{prefix}_e2"), col(f"{prefix}_x"), col(f"{prefix}_y"))[:, None] * amps[..., None, None]
-    lens_light = None if config.lens_light is None else light("lens")
+    lights = [] if config.lens_light is None or not foreground else [light("lens", extra.get("lens_light_scale"))]
+    if config.survey is not None and foreground: lights.append(_survey_light(config, p, extra, rows, dtype))
+    lens_light = lights[0] if len(lights) == 1 else (lambda x, y: sum(l(x, y) for l in lights)) if lights else None
     grid = dict(n_pix=config.n_pix, pixel_scale=config.pixel_scale, supersampling=config.supersampling, psf_kernel=psf,
-                dtype=dtype, device=psf[0].device)
-    if name == "non_lens": return render(None, lens_light, **grid)
-    host_rows = rows[:1] if all(is_fixed(getattr(config.host, k)) for k in _HOST_FIELDS) and not redshift_names(config) else rows # once, broadcast
-    def deflection(x, y):
-        ax, ay = sie_deflection(x, y, col("theta_E", host_rows), col("host_e1", host_rows), col("host_e2", host_rows),
-                                col("host_center_x", host_rows), col("host_center_y", host_rows))
-        sx, sy = shear_deflection(x, y, col("gamma1", host_rows), col("gamma2", host_rows))
-        ax, ay = ax + sx, ay + sy
-        if name == "cdm": ax, ay = _add_subhalos(x, y, ax, ay, config, extra, rows, dtype)
-        if name == "axion":
-            dx, dy = line_mass_deflection(x, y, extra["vortex_theta_E"][rows].to(dtype)[:, None, None], col("vortex_half_length"), col("vortex_angle"), col("host_center_x"),
-                                          col("host_center_y"))
-            ax, ay = ax + dx, ay + dy
-        return ax, ay
-    return render(deflection, light("source"), lens_light, **grid)
+                dtype=dtype, device=rows.device)
+    if name == "non_lens": image = render(None, lens_light, **grid)
+    else:
+        host_rows = rows[:1] if all(is_fixed(getattr(config.host, k)) for k in _HOST_FIELDS) and not redshift_names(config) else rows # once, broadcast
+        def deflection(x, y):
+            ax, ay = sie_deflection(x, y, col("theta_E", host_rows), col("host_e1", host_rows), col("host_e2", host_rows),
+                                    col("host_center_x", host_rows), col("host_center_y", host_rows))
+            sx, sy = shear_deflection(x, y, col("gamma1", host_rows), col("gamma2", host_rows))
+            ax, ay = ax + sx, ay + sy
+            if name == "cdm": ax, ay = _add_subhalos(x, y, ax, ay, config, extra, rows, dtype)
+            if name == "axion":
+                dx, dy = line_mass_deflection(x, y, extra["vortex_theta_E"][rows].to(dtype)[:, None, None], col("vortex_half_length"),
+                                              col("vortex_angle"), col("host_center_x"), col("host_center_y"))
+                ax, ay = ax + dx, ay + dy
+            return ax, ay
+        image = render(deflection, light("source"), lens_light, **grid)
+    if psf is None: image = _convolve_per_image(image, _psf_fwhm(config, p, rows).to(dtype), config.pixel_scale)
+    if config.survey is not None and foreground:
+        s = {k: v[rows].to(dtype) for k, v in extra["survey_stars"].items()}
+        image = image + point_sources(config.n_pix, config.pixel_scale, s["flux"].transpose(1, 2), s["x"][:, None], s["y"][:, None],
+                                      _psf_fwhm(config, p, rows).to(dtype))
+    return image
 
 def render_images(config: SimulationConfig,
                   params: dict, # from `sample_params`
@@ -408,8 +539,8 @@ def render_images(config: SimulationConfig,
                   generator: torch.Generator | None = None, # draws the noise; None (or config.noise False): noise-free
                   dtype: torch.dtype = torch.float32,
                   compile: bool = False, # render with `torch.compile` (worth it from a few thousand images on)
-                 ) -> Tensor: # (B, C, H, W) [counts/s per pixel]
-    "Images of drawn parameters: lensed, supersampled, PSF-convolved, then noise and masks."
+                 ) -> Tensor: # (B, C, H, W) [counts/s per pixel, times each band's flux_unit]
+    "Images of drawn parameters: lensed, supersampled, PSF-convolved, then noise, units and masks."
     device = params["theta_E"].device
     labels = labels.to(device)
     if len(labels) and not 0 <= labels.min() <= labels.max() < len(config.classes):
@@ -426,8 +557,27 @@ def render_images(config: SimulationConfig,
             # the stored exposure time is the total (num_exposures x one exposure): the Poisson term's time
             t, rms = (params[band_key(k, b, config)].to(dtype)[:, None, None] for k in ("exposure_time", "background_rms"))
             images[:, c] = noise(images[:, c], t, rms, generator)
+    units = [b.flux_unit for b in config.bands]
+    if any(u != 1 for u in units): images = images * torch.tensor(units, dtype=dtype, device=device)[:, None, None]
     if config.mask is not None: images = torch.where(extra["mask"][:, None], config.mask.value, images)
     return images
+
+def lensed_source_stats(config: SimulationConfig, params: dict, extra: dict,
+                        labels: Tensor, # (B,) class indices
+                        dtype: torch.dtype = torch.float32,
+                       ) -> dict: # lensed_pixels, lensed_flux_sigma: (B,), NaN but on lenses
+    """How visible each lens's lensed source is, as the challenge's catalogue says it: the pixels where the noise-free
+    lensed source exceeds the first band's background noise, and its flux in those pixels in units of that noise."""
+    B, device = len(labels), params["theta_E"].device
+    stats = {k: torch.full((B,), math.nan, dtype=torch.float64, device=device) for k in ("lensed_pixels", "lensed_flux_sigma")}
+    rows = torch.nonzero(labels.to(device) == config.classes.index("lens")).squeeze(1)
+    if not len(rows): return stats
+    source = _render_class(config, "lens", params, extra, rows, _psf_stack(config, dtype, device), dtype, foreground=False)[:, 0]
+    sigma = params[band_key("background_rms", config.bands[0], config)][rows].to(dtype)[:, None, None]
+    above = source > sigma
+    stats["lensed_pixels"][rows] = above.sum((1, 2)).to(torch.float64)
+    stats["lensed_flux_sigma"][rows] = torch.where(above, source / sigma, 0.0).sum((1, 2)).to(torch.float64)
+    return stats
 
 def simulate_batch(config: SimulationConfig,
                    n: int, # number of images
@@ -435,13 +585,15 @@ def simulate_batch(config: SimulationConfig,
                    labels: Tensor | None = None, # (n,) class indices; default: the classes in turn
                    dtype: torch.dtype = torch.float32,
                    compile: bool = False, # render with `torch.compile`
-                  ) -> tuple[Tensor, Tensor, dict]: # images (n, C, H, W) [counts/s], labels (n,), params name -> (n,)
-    "Draw and render `n` images of `config`."
+                  ) -> tuple[Tensor, Tensor, dict]: # images (n, C, H, W), labels (n,), params name -> (n,)
+    "Draw and render `n` images of `config`; lens-finding configurations also store how visible each lensed source is."
     labels = torch.arange(n) % len(config.classes) if labels is None else torch.as_tensor(labels)
     if labels.shape != (n,): raise ValueError(f"labels must have shape ({n},), got {tuple(labels.shape)}")
     labels = labels.to(generator.device)
     params, extra = sample_params(config, labels, generator)
-    return render_images(config, params, extra, labels, generator, dtype, compile), labels, params
+    images = render_images(config, params, extra, labels, generator, dtype, compile)
+    if "lens" in config.classes: params = params | lensed_source_stats(config, params, extra, labels, dtype)
+    return images, labels, params
 
 # %% ../nbs/02_simulate.ipynb #b7b02f04
 def check_seed(seed) -> int:
@@ -546,7 +698,7 @@ def simulate_to_h5(config: SimulationConfig,
                    overwrite: bool = False, # replace an existing file
                    device: str | torch.device | None = None, # where to compute; None: `get_device()`
                    progress: bool = True, # show progress bars
-                   compile: bool | None = None, # render with `torch.compile`; None: when n >= 2048, a compiler is installed and subhalos are point masses
+                   compile: bool | None = None, # render with `torch.compile`; None: n >= 2048, a compiler, point-mass subhalos and no survey (their shapes vary)
                    rank: int = 0, # this process's rank under torchrun
                    world_size: int = 1, # number of torchrun processes
                   ) -> Path | None: # the file, or None on ranks other than 0
@@ -562,7 +714,7 @@ def simulate_to_h5(config: SimulationConfig,
     cannot = _cannot_compile(device)
     if compile and cannot: raise ImportError(f"{cannot}; or simulate without it: compile=False (--no-compile)")
     job = SimulationJob(config, int(n), path, seed, int(batch_size), max(workers, world_size), overwrite, str(device), progress,
-                        (n >= 2048 and not cannot and config.subhalos.profile == "point_mass") if compile is None else bool(compile),
+                        (n >= 2048 and not cannot and config.subhalos.profile == "point_mass" and config.survey is None) if compile is None else bool(compile),
                         max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None)
     if world_size > 1:
         _write_shard(job, rank)
@@ -631,6 +783,6 @@ def add_cli(subparsers):
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="render with torch.compile (default: from 2048 images on, with point-mass subhalos)")
+                   help="render with torch.compile (default: from 2048 images on, with point-mass subhalos and no survey)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(run=run_simulate)

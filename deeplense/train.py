@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import itertools
 import json
 import math
@@ -15,6 +16,7 @@ import pickle
 import random
 import re
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable
@@ -34,8 +36,8 @@ from .metrics import one_vs_rest_auc, roc_auc
 
 # %% auto #0
 __all__ = ['TASKS', 'OPTIMIZERS', 'SCHEDULES', 'RESUME_FREE', 'CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'MAKE_CHECKPOINT',
-           'TrainConfig', 'init_distributed', 'write_csv', 'read_history', 'read_checkpoint', 'fit', 'plot_history',
-           'load_checkpoint', 'predict', 'fit_h5', 'add_cli', 'search']
+           'TrainConfig', 'init_distributed', 'write_csv', 'read_history', 'read_checkpoint', 'init_weights', 'fit',
+           'plot_history', 'load_checkpoint', 'predict', 'fit_h5', 'add_cli', 'search']
 
 # %% ../nbs/07_train.ipynb #5f9c5e73
 TASKS = ("auto", "binary", "multiclass", "regression")
@@ -71,6 +73,13 @@ class TrainConfig:
                                             "applied to every batch and by predict")
     augment: dict | None = _option(None, "augmentation spec (JSON) for deeplense.preprocess.make_augment, applied to "
                                          "training batches")
+    init: str | None = _option(None, "checkpoint (e.g. RUN/best.pt) whose weights start this run, with a new optimizer and "
+                                     "schedule; the output layer is replaced when the outputs differ, and the preprocessing "
+                                     "is the checkpoint's unless preprocess is given")
+    init_sha256: str | None = _option(None, "SHA-256 the init checkpoint must have; filled in by the run, so that its stored "
+                                            "config reruns from the same weights")
+    freeze_backbone: bool = _option(False, "train the output layer alone (needs init); the rest keeps the checkpoint's "
+                                           "weights and batch-norm statistics")
     seed: int = _option(0, "seed of the split, the initial weights, the shuffling and the augmentation")
     workers: int = _option(0, "data-loading worker processes")
     device: str | None = _option(None, "cpu, cuda, cuda:1, mps, ...; default: CUDA, then MPS, then CPU")
@@ -87,6 +96,8 @@ class TrainConfig:
             if getattr(self, name) < 0: raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
         if not 0 <= self.label_smoothing < 1: raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if not 0 < self.warmup < 1: raise ValueError(f"warmup must be in (0, 1), got {self.warmup}")
+        if self.init is None and (self.freeze_backbone or self.init_sha256 is not None):
+            raise ValueError(f"{'freeze_backbone' if self.freeze_backbone else 'init_sha256'} needs init, the checkpoint to start from")
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -127,8 +138,10 @@ def _metrics(task: str, outputs: Tensor, targets: Tensor, smoothing: float, mean
 
 # %% ../nbs/07_train.ipynb #a45b0777
 def _optimizer(model: nn.Module, c: TrainConfig) -> torch.optim.Optimizer:
-    if c.optimizer == "adamw": return torch.optim.AdamW(model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
-    return torch.optim.SGD(model.parameters(), lr=c.lr, momentum=c.momentum, nesterov=c.momentum > 0,
+    "The optimiser of the parameters that train (those with `requires_grad`: a frozen backbone's do not)."
+    params = [p for p in model.parameters() if p.requires_grad]
+    if c.optimizer == "adamw": return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
+    return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, nesterov=c.momentum > 0,
                            weight_decay=c.weight_decay)
 
 def _scheduler(optimizer: torch.optim.Optimizer, c: TrainConfig, steps_per_epoch: int):
@@ -300,26 +313,129 @@ def read_checkpoint(path: str | Path, # a .pt file written by DeepLense
     return ckpt
 
 
+# %% ../nbs/07_train.ipynb #27013830
+_INIT_AND_RESUME = ("init (--init) starts a new run from another run's weights and resume (--resume) continues out/last.pt: "
+                   "pass one of them (a run started from init resumes with resume alone, and keeps its init)")
+
+_E2CNN_CACHES = ("filter", "expanded_bias") # buffers of e2cnn's R2Conv in eval mode, computed from its weights
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""): digest.update(block)
+    return digest.hexdigest()
+
+def _output_names(meta: dict, task: str | None) -> list | None:
+    "The class names (regression: the target names) of a run's outputs, when its meta gives them."
+    names = meta.get("targets" if task == "regression" else "class_names")
+    return list(names) if names else None
+
+def init_weights(model: nn.Module, # the network to start, built for the new run's outputs
+                 path: str | Path, # a checkpoint written by `fit`, e.g. RUN/best.pt
+                 task: str, # the new run's task: binary, multiclass or regression
+                 outputs: list | None = None, # the new run's class names (regression: target names), when known
+                 sha256: str | None = None, # the SHA-256 the file must have; None: any
+                ) -> dict:
+    "Copy a checkpoint's weights into `model`, all but its output layer when the outputs differ; returns what was done."
+    from deeplense.models import output_layer
+    ckpt = read_checkpoint(path, what="checkpoint to start from")
+    path, digest, old = Path(path).resolve(), _sha256(Path(path)), ckpt["meta"]
+    if sha256 is not None and digest != sha256:
+        raise ValueError(f"{path} has SHA-256 {digest}, not the {sha256} the config asks for: the checkpoint changed "
+                         f"since; pass the original file, or leave init_sha256 out to start from this one")
+    model.train() # e2cnn's convolutions drop the expanded filters they cache in eval mode, so only weights are compared
+    own, head = model.state_dict(), output_layer(model)
+    theirs = {k: v for k, v in ckpt["model"].items() if k in own or k.rpartition(".")[2] not in _E2CNN_CACHES}
+    arch = f"{old['model']} {old.get('model_kwargs', {})}" if "model" in old else "its network"
+    missing, extra = [k for k in own if k not in theirs], [k for k in theirs if k not in own]
+    if missing or extra:
+        raise ValueError(f"{path} holds another network ({arch}) than this one: " + "; ".join(
+            [f"the checkpoint has no {k!r}" for k in missing[:1]] + [f"this network has no {k!r}" for k in extra[:1]]) +
+            (f" ({len(missing) + len(extra) - 1} more differences)" if len(missing) + len(extra) > 1 else ""))
+    head_keys = [k for k in own if k.startswith(head + ".")]
+    old_task, n_old, n_new = old.get("task"), len(theirs[head + ".weight"]), len(own[head + ".weight"])
+    old_names, new_names = _output_names(old, old_task), outputs
+    reasons = ([f"task {old_task} -> {task}"] if old_task not in (None, task) else []) + (
+               [f"{n_old} -> {n_new} outputs"] if n_old != n_new else []) + (
+               [f"outputs {old_names} -> {new_names}"] if None not in (old_names, new_names) and old_names != new_names else [])
+    for k in own:
+        if theirs[k].shape != own[k].shape and not (reasons and k in head_keys):
+            raise ValueError(f"{path} holds another network ({arch}) than this one: {k!r} is {tuple(theirs[k].shape)} "
+                             f"there and {tuple(own[k].shape)} here")
+    model.load_state_dict({k: own[k] if reasons and k in head_keys else theirs[k] for k in own})
+    note = (f"output layer {head!r} replaced ({'; '.join(reasons)})" if reasons else
+            f"output layer {head!r} kept (the same {n_new} output{'s' * (n_new > 1)})")
+    return dict(path=str(path), sha256=digest, model=old.get("model"), model_kwargs=old.get("model_kwargs"),
+                epoch=ckpt.get("epoch"), preprocess=old.get("preprocess"), head=head, head_replaced=bool(reasons),
+                head_note=note)
+
+def _start_from(model: nn.Module, c: TrainConfig, meta: dict, show: bool) -> tuple[TrainConfig, dict]:
+    "Load `c.init` into `model`; returns the config with its path, hash and (unless given) preprocessing, and what was done."
+    info = init_weights(model, c.init, c.task, _output_names(meta, c.task), c.init_sha256)
+    preprocess = info["preprocess"] if c.preprocess is None else c.preprocess
+    if preprocess != info["preprocess"]:
+        warnings.warn(f"{info['path']} learnt its weights on the preprocessing {info['preprocess']}; this run uses {preprocess} "
+                      f"as asked (without a preprocess of its own it would use the checkpoint's)")
+    if show: tqdm.write(f"starting from {info['path']} (epoch {info['epoch']}, SHA-256 {info['sha256'][:12]}...): "
+                        f"{info['head_note']}" + ("; backbone frozen" if c.freeze_backbone else ""))
+    return replace(c, init=info["path"], init_sha256=info["sha256"], preprocess=preprocess), info
+
+def _resumed_config(c: TrainConfig, stored: dict) -> TrainConfig:
+    "The config of a resumed run: a run started from init keeps it, its hash, freeze_backbone and (unless given) its preprocessing."
+    if stored.get("init") is None: return c
+    return replace(c, init=stored["init"], init_sha256=stored["init_sha256"], freeze_backbone=stored["freeze_backbone"],
+                   preprocess=stored["preprocess"] if c.preprocess is None else c.preprocess)
+
+def _freeze_backbone(model: nn.Module) -> str:
+    "Let only the output layer of `model` train; returns its name."
+    from deeplense.models import output_layer
+    head = output_layer(model)
+    for name, p in model.named_parameters(): p.requires_grad_(name.startswith(head + "."))
+    return head
+
+def _backbone_eval(model: nn.Module, head: str):
+    "Eval mode for every module of `model` outside its output layer `head` (and the modules holding it): frozen batch-norm statistics."
+    parts = head.split(".")
+    holders = {".".join(parts[:i]) for i in range(len(parts) + 1)}
+    with torch.no_grad(): # e2cnn's eval mode expands the filters
+        for name, m in model.named_modules():
+            if name not in holders and name.rpartition(".")[0] in holders: m.eval()
+
+
 # %% ../nbs/07_train.ipynb #994f2275
 def fit(model: nn.Module, # any network: (B, C, H, W) -> (B, n_outputs)
         train_data: Dataset, # items (image, target): class index or (T,) parameters
         val_data: Dataset | None = None, # evaluated after each epoch
         config: TrainConfig | None = None, # every choice of the run (task must not be "auto")
         out: str | Path | None = None, # run directory for last.pt, best.pt, history.csv; None: no files
-        resume: bool = False, # continue from out/last.pt if it exists
+        resume: bool = False, # continue from out/last.pt if it exists (not with config.init)
         meta: dict | None = None, # description of the model and the data, stored in the checkpoints
         callback: Callable | None = None, # called with the history after each epoch
        ) -> dict:
     "Train `model` in place; returns the history (a dict of per-epoch lists)."
     c = config or TrainConfig()
     if c.task == "auto": raise ValueError("fit needs an explicit task: binary, multiclass or regression")
+    if c.init is not None and resume: raise ValueError(_INIT_AND_RESUME)
     if len(train_data) == 0: raise ValueError("the training set is empty")
     monitor, sign = _monitor(c, val_data is not None)
     rank, world = init_distributed()
     device = get_device(c.device) # None: under torchrun, the rank's GPU
     if device.type == "cuda": torch.cuda.set_device(device)
     show, amp, out = c.progress and rank == 0, c.amp and device.type == "cuda", Path(out) if out is not None else None
-    meta = dict(meta or {}) | dict(task=c.task, preprocess=c.preprocess)
+    last = out / "last.pt" if out is not None else None
+    ckpt, meta = None, dict(meta or {})
+    if last is not None and last.exists():
+        if not resume: raise FileExistsError(f"{last} exists: pass resume=True (--resume) to continue that run, or another out")
+        ckpt = read_checkpoint(last)
+        c = _resumed_config(c, ckpt["config"])
+        stored = asdict(TrainConfig()) | ckpt["config"] # a field newer than the checkpoint has its default there
+        changed = [k for k, v in asdict(c).items() if k not in RESUME_FREE and stored[k] != v]
+        if changed: raise ValueError(f"{last} was written with other settings ({', '.join(changed)}); resume with the "
+                                     f"same settings or choose another out")
+        if "init" in ckpt["meta"]: meta["init"] = ckpt["meta"]["init"]
+    elif c.init is not None: c, meta["init"] = _start_from(model, c, meta, show)
+    head = _freeze_backbone(model) if c.freeze_backbone else None
+    meta |= dict(task=c.task, preprocess=c.preprocess)
     if c.task == "regression" and "target_mean" not in meta:
         y = (train_data.targets.double() if isinstance(train_data, LensDataset) else
              torch.stack([torch.as_tensor(train_data[i][1], dtype=torch.float64).reshape(-1) for i in range(len(train_data))]))
@@ -335,13 +451,7 @@ def fit(model: nn.Module, # any network: (B, C, H, W) -> (B, n_outputs)
     scheduler = _scheduler(optimizer, c, len(loader))
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
     state = dict(epoch=0, best=None, bad_epochs=0, history={})
-    last = out / "last.pt" if out is not None else None
-    if last is not None and last.exists():
-        if not resume: raise FileExistsError(f"{last} exists: pass resume=True (--resume) to continue that run, or another out")
-        ckpt = read_checkpoint(last)
-        changed = [k for k, v in asdict(c).items() if k not in RESUME_FREE and ckpt["config"].get(k) != v]
-        if changed: raise ValueError(f"{last} was written with other settings ({', '.join(changed)}); resume with the "
-                                     f"same settings or choose another out")
+    if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
@@ -355,6 +465,7 @@ def fit(model: nn.Module, # any network: (B, C, H, W) -> (B, n_outputs)
         if c.patience and state["bad_epochs"] >= c.patience: break
         if sampler: sampler.set_epoch(epoch)
         net.train()
+        if head is not None: _backbone_eval(model, head)
         start, lr, outputs, targets = time.perf_counter(), optimizer.param_groups[0]["lr"], [], []
         for step, (x, y) in enumerate(_batches(loader, f"epoch {epoch + 1}", show)):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -459,11 +570,23 @@ def predict(model: nn.Module | str | Path, # a model, or the path of a checkpoin
     return _predictions(meta["task"], outputs, mean, std)
 
 # %% ../nbs/07_train.ipynb #7cbba6d8
+def _network(model: str | None, model_kwargs: dict | None, c: TrainConfig, last: Path | None) -> tuple[str, dict]:
+    "The network to build and its arguments: as given, else those of c.init (or of `last`, a run to resume)."
+    source = Path(c.init) if c.init is not None else last if last is not None and last.exists() else None
+    if source is None or (model is not None and model_kwargs is not None):
+        if model is None: raise ValueError("name the network to train (model, --model), or pass init (--init) to train the checkpoint's network")
+        return model, dict(model_kwargs or {})
+    spec = read_checkpoint(source, what="checkpoint to start from" if c.init is not None else "checkpoint")["meta"]
+    if model is None and "model" not in spec:
+        raise ValueError(f"{source} does not say which network it holds (no model in its meta): name it (model, --model)")
+    model = model or spec["model"]
+    return model, dict(model_kwargs if model_kwargs is not None else spec.get("model_kwargs", {}) if model == spec.get("model") else {})
+
 def fit_h5(data: str | Path, # a DeepLense HDF5 file
-           model: str, # a name of deeplense.models.MODEL_NAMES
+           model: str | None, # a name of deeplense.models.MODEL_NAMES; None: the network of config.init (or of out/last.pt when resuming)
            out: str | Path, # run directory
            config: TrainConfig | None = None,
-           model_kwargs: dict | None = None, # extra arguments of build_model
+           model_kwargs: dict | None = None, # extra arguments of build_model; None: the checkpoint's for its network, else none
            targets: list | None = None, # parameter names to regress (task regression); None: classify the labels
            fractions: tuple = (0.8, 0.1, 0.1), # train, validation, test
            resume: bool = False, # continue out/last.pt if it exists
@@ -473,6 +596,7 @@ def fit_h5(data: str | Path, # a DeepLense HDF5 file
     import h5py
     from deeplense.models import build_model
     c, info, targets = config or TrainConfig(), read_info(data), list(targets or [])
+    model, model_kwargs = _network(model, model_kwargs, c, Path(out) / "last.pt" if resume else None)
     unknown = sorted(set(targets) - set(info.param_names))
     if unknown: raise unknown_name_error("parameter", unknown, info.param_names, where=data)
     task = c.task if c.task != "auto" else "regression" if targets else "binary" if len(info.class_names) == 2 else "multiclass"
@@ -486,7 +610,7 @@ def fit_h5(data: str | Path, # a DeepLense HDF5 file
     if len(rows) < 3: raise ValueError(f"{data} has only {len(rows)} rows with finite {targets}")
     split = {k: rows[np.asarray(v)] for k, v in split_indices(labels[rows], fractions, seed=c.seed).items()}
     n_outputs = {"binary": 1, "multiclass": len(info.class_names), "regression": len(targets)}[task]
-    meta = dict(model=model, model_kwargs=dict(model_kwargs or {}), in_channels=info.image_shape[0], image_shape=list(info.image_shape),
+    meta = dict(model=model, model_kwargs=model_kwargs, in_channels=info.image_shape[0], image_shape=list(info.image_shape),
                 n_outputs=n_outputs,
                 class_names=info.class_names, targets=targets, data=str(data), split=dict(fractions=list(fractions), seed=c.seed),
                 test_indices=torch.as_tensor(split["test"]))
@@ -510,12 +634,14 @@ def add_cli(subparsers):
     p = subparsers.add_parser("train", help="train a model on a DeepLense HDF5 file",
                               description="Train a network; writes OUT/last.pt, OUT/best.pt and OUT/history.csv.")
     p.add_argument("--data", required=True, help="DeepLense HDF5 file")
-    p.add_argument("--model", required=True, help="resnet18, cmu_deeplens, c4, c8, d4 or d8")
+    p.add_argument("--model", default=None, help="resnet18, cmu_deeplens, c4, c8, d4 or d8 (default with --init or "
+                                                  "--resume: the checkpoint's)")
     p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--resume", action="store_true", help="continue OUT/last.pt if it exists")
+    p.add_argument("--resume", action="store_true", help="continue OUT/last.pt if it exists (not with --init)")
     p.add_argument("--target", nargs="+", default=None, metavar="PARAM", help="parameters to regress (default: classify)")
     p.add_argument("--split", default="0.8,0.1,0.1", help="train,validation,test fractions")
-    p.add_argument("--model-kwargs", default={}, type=_json, help="JSON of extra build_model arguments")
+    p.add_argument("--model-kwargs", default=None, type=_json, help="JSON of extra build_model arguments (default: the "
+                                                                    "checkpoint's with --init or --resume, else none)")
     for f in fields(TrainConfig):
         kw = (dict(action=argparse.BooleanOptionalAction) if f.type == "bool" else dict(type=_PARSERS[f.type]))
         p.add_argument("--" + f.name.replace("_", "-"), default=f.default, choices=f.metadata["choices"],

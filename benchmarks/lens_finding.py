@@ -1,0 +1,138 @@
+"""Lens finding as the issue on transferable simulations measures it: a width-11 ResNet-18 trained 10 epochs on 6,000
+simulated stamps with the CMU DeepLens recipe and dihedral augmentation, scored on a separate simulated test file (and,
+given one, on real Strong Lens Finding Challenge stamps converted by `deeplense convert challenge`).
+
+AUC, TPR0 and TPR10 come with 95% bootstrap intervals over the test stamps, for several training seeds; the test file
+is never used to choose anything (best.pt is chosen on the training file's 10% validation rows). The table also
+splits the lenses by how visible they are (`lensed_pixels`, as the challenge's catalogue counts them), each bin's
+lenses against all the non-lenses.
+
+    python benchmarks/lens_finding.py --preset lens_finding --seeds 0 1 2 --threads 1
+    python benchmarks/lens_finding.py --preset lens_finding_space --seeds 0 1 2
+    python benchmarks/lens_finding.py --preset lens_finding --challenge challenge_ground.h5   # the real stamps
+    python benchmarks/lens_finding.py --scale test                                          # seconds: the script's own check
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shlex
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from deeplense.core import hardware, read_info
+from deeplense.datasets import LensDataset
+from deeplense.metrics import roc_auc, tpr0, tpr10
+from deeplense.simconfig import preset
+from deeplense.simulate import simulate_to_h5
+from deeplense.train import TrainConfig, fit_h5, predict
+
+HERE = Path(__file__).resolve().parent
+SCALES = {"full": dict(n_train=6000, n_test=4000, epochs=10, overrides={}),
+          "test": dict(n_train=96, n_test=64, epochs=1, overrides={"n_pix": 32})}
+PIXEL_BINS = (0, 1, 43, 116, 242, np.inf) # lensed pixels: none, then the challenge's quartiles
+
+
+def bootstrap(metric, labels: np.ndarray, scores: np.ndarray, n: int = 1000, seed: int = 0) -> tuple:
+    "The metric and its 95% interval over test stamps resampled with replacement (within each class)."
+    rng, value = np.random.default_rng(seed), metric(labels, scores)
+    pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
+    draws = [metric(labels[rows], scores[rows]) for rows in
+             (np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))]) for _ in range(n))]
+    return value, *np.percentile(draws, [2.5, 97.5])
+
+
+def scores_on(checkpoint: Path, path: Path) -> tuple:
+    "(labels 0/1 with 1 = lens, lens probabilities, lensed pixels or None) of every stamp of `path`."
+    info = read_info(path)
+    with h5py.File(path, "r") as f:
+        labels = (f["labels"][:] == info.class_names.index("lens")).astype(int)
+        pixels = f["params"]["lensed_pixels"][:] if "lensed_pixels" in f["params"] else None
+    return labels, predict(checkpoint, LensDataset(path)).numpy(), pixels
+
+
+def metrics_row(labels: np.ndarray, probs: np.ndarray, pixels: np.ndarray | None) -> dict:
+    "AUC, TPR0 and TPR10 with intervals, and the AUC of each visibility bin of the lenses."
+    row = {}
+    for name, metric in (("auc", roc_auc), ("tpr0", tpr0), ("tpr10", tpr10)):
+        row[name], row[f"{name}_low"], row[f"{name}_high"] = bootstrap(metric, labels, probs)
+    if pixels is not None:
+        for low, high in zip(PIXEL_BINS[:-1], PIXEL_BINS[1:]):
+            keep = (labels == 0) | ((pixels >= low) & (pixels < high))
+            row[f"auc_pixels_{low:g}_{high:g}"] = roc_auc(labels[keep], probs[keep]) if (labels[keep] == 1).any() else np.nan
+    return row
+
+
+def main(argv: list | None = None) -> list:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="lens_finding", help="lens_finding or lens_finding_space")
+    p.add_argument("--scale", choices=SCALES, default="full")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of the one-cycle AdamW schedule")
+    p.add_argument("--challenge", type=Path, help="a converted challenge file (deeplense convert challenge) to score too")
+    p.add_argument("--work", type=Path, default=HERE / "work" / "lens_finding", help="simulations and runs (cached)")
+    p.add_argument("--out", type=Path, default=HERE / "results" / "lens_finding", help="where the table goes")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    s, work = SCALES[args.scale], args.work / args.scale / args.preset
+    work.mkdir(parents=True, exist_ok=True)
+    config = preset(args.preset, s["overrides"])
+    files = {}
+    for split, n, seed in (("train", round(s["n_train"] / 0.9), 1000), ("test", s["n_test"], 2000)):
+        files[split] = work / f"{split}.h5"
+        if not files[split].exists():
+            start = time.perf_counter()
+            simulate_to_h5(config, n, files[split], seed=seed, device="cpu", progress=False)
+            print(f"simulated {n} {split} stamps in {time.perf_counter() - start:.0f} s", flush=True)
+    spec = {"name": "cmu_deeplens"}
+    rows = []
+    for seed in args.seeds:
+        run = work / (f"resnet18_w11_seed{seed}" + ("" if args.lr == 1e-3 else f"_lr{args.lr:g}"))
+        start = time.perf_counter()
+        train_config = TrainConfig(epochs=s["epochs"], batch_size=64, lr=args.lr, preprocess=spec, augment={"dihedral": True},
+                                   seed=seed, progress=False, device="cpu")
+        fit_h5(files["train"], "resnet18", run, train_config, model_kwargs={"width": 11}, fractions=(0.9, 0.1, 0.0), resume=True)
+        seconds = time.perf_counter() - start
+        tests = [("simulated", files["test"])] + ([("challenge", args.challenge)] if args.challenge else [])
+        for name, path in tests:
+            row = dict(preset=args.preset, scale=args.scale, seed=seed, lr=args.lr, test=name, test_file=str(path), n_test=read_info(path).n,
+                       train_seconds=round(seconds), **metrics_row(*scores_on(run / "best.pt", path)))
+            rows.append(row)
+            print(f"seed {seed} on {name}: AUC {row['auc']:.4f} [{row['auc_low']:.4f}, {row['auc_high']:.4f}], "
+                  f"TPR0 {row['tpr0']:.3f} [{row['tpr0_low']:.3f}, {row['tpr0_high']:.3f}], "
+                  f"TPR10 {row['tpr10']:.3f} [{row['tpr10_low']:.3f}, {row['tpr10_high']:.3f}]", flush=True)
+    write_table(rows, args.out / (f"{args.preset}_{args.scale}" + ("" if args.lr == 1e-3 else f"_lr{args.lr:g}")), " ".join(map(shlex.quote, ["python", "benchmarks/lens_finding.py", *(argv or sys.argv[1:])])))
+    return rows
+
+
+def write_table(rows: list, stem: Path, command: str):
+    "CSV of every row, and a Markdown table with the machine, the load and the command."
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    with open(stem.with_suffix(".csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, keys)
+        w.writeheader()
+        w.writerows(rows)
+    env = hardware(torch.device("cpu"))
+    lines = [f"# Lens finding: ResNet-18 width 11, 10 epochs, CMU DeepLens preprocessing, dihedral augmentation\n",
+             f"{datetime.now(timezone.utc):%Y-%m-%d}, {json.dumps(env)}; command: `{command}`\n",
+             "| preset | seed | test | stamps | AUC [95%] | TPR0 [95%] | TPR10 [95%] | AUC by lensed pixels (none, 1-42, 43-115, 116-241, 242+) | train [s] |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        bins = ", ".join(f"{v:.3f}" for k, v in r.items() if k.startswith("auc_pixels_")) or "-"
+        lines.append(f"| {r['preset']} | {r['seed']} | {r['test']} | {r['n_test']} | {r['auc']:.4f} [{r['auc_low']:.4f}, {r['auc_high']:.4f}] | "
+                     f"{r['tpr0']:.3f} [{r['tpr0_low']:.3f}, {r['tpr0_high']:.3f}] | {r['tpr10']:.3f} [{r['tpr10_low']:.3f}, {r['tpr10_high']:.3f}] | "
+                     f"{bins} | {r['train_seconds']} |")
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
