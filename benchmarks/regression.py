@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import shlex
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -373,9 +372,7 @@ def main(argv: list | None = None) -> list:
     env = results.hardware(device)
     print(f"{a.scale} scale on {env['cpu']} ({env['cores']} cores, {env['torch_threads']} threads), {device}; "
           f"load {results.load()}", flush=True)
-    args = argv if argv is not None else sys.argv[1:]
-    if "--note" in args: args = args[:args.index("--note")] + args[args.index("--note") + 2:] # a remark, not a setting
-    command = shlex.join(["python", "benchmarks/regression.py", *args])
+    command = results.command_line("regression.py", argv)
     rows = []
     for dataset in a.datasets:
         budget = a.budget_minutes if a.budget_minutes is not None else s.budget_minutes[DATASETS[dataset]]

@@ -52,7 +52,7 @@ from deeplense.datasets import LensDataset
 from deeplense.train import TrainConfig, fit, fit_h5, load_checkpoint, predict, read_history
 
 HERE = Path(__file__).resolve().parent
-DATASETS = tuple(PRESETS) # model_i, model_ii, model_iii, lens_finding, then the NAME_deeplensesim variants
+DATASETS = tuple(PRESETS) # model_i, model_ii, model_iii, lens_finding, then the NAME_deeplensesim and NAME_varied variants
 OWN_DATASETS = [d for d in DATASETS if d not in DEEPLENSESIM_PRESETS] # the default run
 FRACTIONS = (0.8, 0.1, 0.1) # train, validation, test
 TINY_EQUIVARIANT = {"channels": [16, 16, 32, 32], "hidden": 16}
@@ -354,6 +354,15 @@ def add_run_arguments(p: argparse.ArgumentParser, stem: str):
     p.add_argument("--note", default=None, help="a remark printed above the table (e.g. the machine was shared)")
 
 
+def command_line(script: str, # a file of benchmarks/
+                 argv: list | None, # the arguments; None: the process's
+                ) -> str:
+    "The command that ran `script`, for the tables, without its --note (a remark, not a setting)."
+    args = list(argv if argv is not None else sys.argv[1:])
+    if "--note" in args: args = args[:args.index("--note")] + args[args.index("--note") + 2:]
+    return shlex.join(["python", f"benchmarks/{script}", *args])
+
+
 def main(argv: list | None = None) -> list:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scale", choices=SCALES, required=True)
@@ -372,9 +381,7 @@ def main(argv: list | None = None) -> list:
     env = hardware(device)
     print(f"{a.scale} scale on {env['cpu']} ({env['cores']} cores, {env['torch_threads']} threads), {device}; "
           f"budget {budget:g} min per network; load {load()}", flush=True)
-    args = argv if argv is not None else sys.argv[1:]
-    if "--note" in args: args = args[:args.index("--note")] + args[args.index("--note") + 2:] # a remark, not a setting
-    command = shlex.join(["python", "benchmarks/results.py", *args])
+    command = command_line("results.py", argv)
     rows = []
     for dataset in a.datasets:
         for model in a.models:

@@ -236,8 +236,8 @@ def mean_subhalo_mass(config: SimulationConfig, host: dict, unit: float | Tensor
     m = torch.exp(as_tensor(lo + (hi - lo) * (x_m + 1) / 2)) # (Nm,)
     r = as_tensor(sub.r_min + (sub.r_max - sub.r_min) * (x_r + 1) / 2) # (Nr,)
     weight = as_tensor(w_m) * m ** (slope[:, None] + 1) # (B, Nm): dN/dln m ~ m^(slope+1)
-    grid = lambda v: v.repeat_interleave(len(r)) if v.ndim == 1 else v.repeat_interleave(len(r), 1)
-    bound = subhalo_profiles(config, host, unit, grid(m).expand(len(like), -1), r.repeat(len(m)))["bound_mass"]
+    m_grid = m.repeat_interleave(len(r)).expand(len(like), -1) # (B, Nm * Nr), against r.repeat(Nm)
+    bound = subhalo_profiles(config, host, unit, m_grid, r.repeat(len(m)))["bound_mass"]
     bound = (bound.view(len(like), len(m), len(r)) * as_tensor(w_r)).sum(2) / as_tensor(w_r).sum()
     return (weight * bound).sum(1) / weight.sum(1)
 
