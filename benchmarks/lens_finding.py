@@ -77,14 +77,20 @@ def main(argv: list | None = None) -> list:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of the one-cycle AdamW schedule")
+    p.add_argument("--epochs", type=int, help="training epochs (default: the scale's, 10)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
+                   help="override a field of the preset, e.g. source.magnitude='{\"uniform\": [21.5, 25.3]}' (repeatable)")
     p.add_argument("--challenge", type=Path, help="a converted challenge file (deeplense convert challenge) to score too")
     p.add_argument("--work", type=Path, default=HERE / "work" / "lens_finding", help="simulations and runs (cached)")
     p.add_argument("--out", type=Path, default=HERE / "results" / "lens_finding", help="where the table goes")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    s, work = SCALES[args.scale], args.work / args.scale / args.preset
+    s = SCALES[args.scale] | ({"epochs": args.epochs} if args.epochs else {})
+    overrides = dict((k, json.loads(v)) for k, v in (text.split("=", 1) for text in args.set))
+    variant = "".join(f"_{k}={json.dumps(v, separators=(',', ':'))}" for k, v in overrides.items()) # its own simulations
+    work = args.work / args.scale / (args.preset + variant)
     work.mkdir(parents=True, exist_ok=True)
-    config = preset(args.preset, s["overrides"])
+    config = preset(args.preset, s["overrides"] | overrides)
     files = {}
     for split, n, seed in (("train", round(s["n_train"] / 0.9), 1000), ("test", s["n_test"], 2000)):
         files[split] = work / f"{split}.h5"
@@ -95,7 +101,7 @@ def main(argv: list | None = None) -> list:
     spec = {"name": "cmu_deeplens"}
     rows = []
     for seed in args.seeds:
-        run = work / (f"resnet18_w11_seed{seed}" + ("" if args.lr == 1e-3 else f"_lr{args.lr:g}"))
+        run = work / (f"resnet18_w11_seed{seed}" + ("" if args.lr == 1e-3 else f"_lr{args.lr:g}") + ("" if not args.epochs else f"_e{args.epochs}"))
         start = time.perf_counter()
         train_config = TrainConfig(epochs=s["epochs"], batch_size=64, lr=args.lr, preprocess=spec, augment={"dihedral": True},
                                    seed=seed, progress=False, device="cpu")
@@ -103,13 +109,14 @@ def main(argv: list | None = None) -> list:
         seconds = time.perf_counter() - start
         tests = [("simulated", files["test"])] + ([("challenge", args.challenge)] if args.challenge else [])
         for name, path in tests:
-            row = dict(preset=args.preset, scale=args.scale, seed=seed, lr=args.lr, test=name, test_file=str(path), n_test=read_info(path).n,
+            row = dict(preset=args.preset + variant, scale=args.scale, seed=seed, lr=args.lr, epochs=s["epochs"], test=name, test_file=str(path), n_test=read_info(path).n,
                        train_seconds=round(seconds), **metrics_row(*scores_on(run / "best.pt", path)))
             rows.append(row)
             print(f"seed {seed} on {name}: AUC {row['auc']:.4f} [{row['auc_low']:.4f}, {row['auc_high']:.4f}], "
                   f"TPR0 {row['tpr0']:.3f} [{row['tpr0_low']:.3f}, {row['tpr0_high']:.3f}], "
                   f"TPR10 {row['tpr10']:.3f} [{row['tpr10_low']:.3f}, {row['tpr10_high']:.3f}]", flush=True)
-    write_table(rows, args.out / (f"{args.preset}_{args.scale}" + ("" if args.lr == 1e-3 else f"_lr{args.lr:g}")), " ".join(map(shlex.quote, ["python", "benchmarks/lens_finding.py", *(argv or sys.argv[1:])])))
+    write_table(rows, args.out / (f"{args.preset}_{args.scale}" + ("" if args.lr == 1e-3 else f"_lr{args.lr:g}") + ("" if not args.epochs else f"_e{args.epochs}")
+                                  + ("_variant" if variant else "")), " ".join(map(shlex.quote, ["python", "benchmarks/lens_finding.py", *(argv or sys.argv[1:])])))
     return rows
 
 
@@ -122,7 +129,7 @@ def write_table(rows: list, stem: Path, command: str):
         w.writeheader()
         w.writerows(rows)
     env = hardware(torch.device("cpu"))
-    lines = [f"# Lens finding: ResNet-18 width 11, 10 epochs, CMU DeepLens preprocessing, dihedral augmentation\n",
+    lines = [f"# Lens finding: ResNet-18 width 11, {rows[0]['epochs']} epochs, CMU DeepLens preprocessing, dihedral augmentation\n",
              f"{datetime.now(timezone.utc):%Y-%m-%d}, {json.dumps(env)}; command: `{command}`\n",
              "| preset | seed | test | stamps | AUC [95%] | TPR0 [95%] | TPR10 [95%] | AUC by lensed pixels (none, 1-42, 43-115, 116-241, 242+) | train [s] |",
              "|---|---|---|---|---|---|---|---|---|"]
