@@ -28,10 +28,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list | None = None, # arguments (default: sys.argv[1:])
         ) -> int:
-    "Run one `deeplense` command; returns the exit status (2 for a user error, with a one-line message)."
+    "Run one `deeplense` command; returns the exit status (2 for a user error, 130 for Ctrl-C, with a one-line message)."
     args = build_parser().parse_args(argv)
     try: return args.run(args) or 0
     except USER_ERRORS as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"deeplense {args.command}: error: {msg}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt: # what is written stays: simulate and convert resume, train with --resume
+        print(f"deeplense {args.command}: interrupted; what was written is kept (simulate and convert continue when run "
+              "again, train with --resume)", file=sys.stderr)
+        return 130
