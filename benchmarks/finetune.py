@@ -24,7 +24,6 @@ probabilities per run); each invocation writes the table from every finished run
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import shlex
 import sys
@@ -46,16 +45,8 @@ from deeplense.train import TrainConfig, fit_h5, load_checkpoint, predict, read_
 HERE = Path(__file__).resolve().parent
 
 
-def _module(name: str):
-    "A benchmark of this folder (results.py, regression.py), imported by path."
-    spec = importlib.util.spec_from_file_location(f"deeplense_{name}_benchmark", HERE / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-results, regression = _module("results"), _module("regression")
+import regression # benchmarks/regression.py: scripts of this folder run with it on sys.path
+results = regression.results # the one copy of benchmarks/results.py that regression loaded
 MODEL = "resnet18"
 BAR = 0.03 # the bar: fine-tuned macro AUC at least this much above scratch
 PRE_FRACTIONS, FEW_FRACTIONS = (0.9, 0.1, 0.0), (0.8, 0.2, 0.0) # train, validation, test

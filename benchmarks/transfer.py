@@ -10,8 +10,6 @@ which it never saw) go to transfer_{scale}.csv and .md in `--out`, beside `resul
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,16 +21,7 @@ from deeplense.evaluate import evaluate
 HERE = Path(__file__).resolve().parent
 
 
-def _results_module():
-    "benchmarks/results.py (scales, load, table writer), imported by path."
-    spec = importlib.util.spec_from_file_location("deeplense_results_benchmark", HERE / "results.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-results = _results_module()
+import results # benchmarks/results.py: scripts of this folder run with it on sys.path
 
 COLUMNS = {"trained_on": ("trained on", "{}"), "model": ("network", "{}"), "tested_on": ("tested on", "{}"),
            "test_images": ("test images", "{:,}"), "macro_auc": ("macro AUC", "{:.4f}"), "accuracy": ("accuracy", "{:.3f}"),
