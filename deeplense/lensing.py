@@ -530,9 +530,10 @@ def add_noise(image: Tensor, # noise-free image [e-/s per pixel]
               background_rms: float | Tensor, # Gaussian background sigma [e-/s per pixel]
               generator: torch.Generator | None = None, # the random stream (see `deeplense.core.make_generator`)
               num_exposures: int | Tensor = 1, # number of exposures combined
+              shot_noise: bool = True, # the image's own Poisson noise; False: the background alone, as a weight map
              ) -> Tensor: # noisy image [e-/s per pixel]
     "Image plus Gaussian background and (Gaussian-approximated) Poisson noise, as lenstronomy's `noise_for_model`."
     t = exposure_time * num_exposures
-    variance = background_rms * background_rms + image.clamp(min=0) / t
+    variance = background_rms * background_rms + (image.clamp(min=0) / t if shot_noise else 0.0)
     noise = torch.randn(image.shape, generator=generator, dtype=image.dtype, device=image.device)
     return image + noise * torch.sqrt(variance)

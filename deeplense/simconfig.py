@@ -192,9 +192,9 @@ class Survey:
     neighbour_R_sersic: float | dict = field(default_factory=lambda: {"log_uniform": [0.1, 1.2]}) # [arcsec]
     stars: float = 0.3 # Poisson mean of stars per stamp, in every class
     star_magnitude: float | dict = field(default_factory=lambda: {"uniform": [16.0, 23.0]}) # first band
-    kinds: dict = field(default_factory=lambda: dict(elliptical=0.35, spiral=0.2, ring=0.1, merger=0.1, blue_companion=0.2,
-                                                     star=0.05)) # fraction of non-lenses of each of `NON_LENS_KINDS`
-    lens_kinds: dict = field(default_factory=lambda: dict(elliptical=0.75, spiral=0.1, merger=0.1, star=0.05)) # fraction of lenses of each kind
+    kinds: dict = field(default_factory=lambda: dict(elliptical=0.62, spiral=0.2, merger=0.08, blue_companion=0.05, ring=0.03,
+                                                     star=0.02)) # fraction of central objects of each of `NON_LENS_KINDS`
+    lens_kinds: dict | None = None # the lenses' own fractions; None: `kinds`, one population for both classes
     companion_distance: float | dict = field(default_factory=lambda: {"uniform": [0.8, 3.0]}) # [arcsec], merger or blue companion
     companion_magnitude: float | dict = field(default_factory=lambda: {"uniform": [21.5, 25.5]}) # blue companion, first band
     ring_radius: float | dict = field(default_factory=lambda: {"uniform": [0.8, 3.0]}) # [arcsec], ring galaxies
@@ -202,7 +202,7 @@ class Survey:
         _check_fields(self, positive=("neighbour_R_sersic", "companion_distance", "ring_radius"), skip=("kinds", "lens_kinds"))
         for k in ("neighbours", "stars"):
             if not getattr(self, k) >= 0: raise ValueError(f"Survey.{k} must be >= 0, got {getattr(self, k)!r}")
-        for name, kinds in (("kinds", self.kinds), ("lens_kinds", self.lens_kinds)):
+        for name, kinds in (("kinds", self.kinds), ("lens_kinds", self.lens_kinds or self.kinds)):
             unknown = [k for k in kinds if k not in NON_LENS_KINDS]
             if unknown: raise unknown_name_error("kind", unknown, NON_LENS_KINDS)
             if any(not isinstance(v, (int, float)) or v < 0 for v in kinds.values()) or not sum(kinds.values()) > 0:
@@ -239,6 +239,7 @@ class SimulationConfig:
     mask: Mask | None = None
     survey: Survey | None = None # field galaxies, stars and non-lens look-alikes (lens finding)
     noise: bool = True
+    shot_noise: bool = True # the light's own Poisson noise; False: background only (weight-map noise, as the challenge's mocks)
     distances: str = "angular_diameter" # of the Einstein radii from masses; "deeplensesim": as DeepLenseSim
     def __post_init__(self):
         for k, cls in _NESTED.items():
@@ -251,6 +252,8 @@ class SimulationConfig:
         if not self.pixel_scale > 0: raise ValueError(f"pixel_scale must be positive, got {self.pixel_scale!r}")
         _check_redshifts(self.z_lens, self.z_source, self.distances)
         if not self.bands: raise ValueError("a configuration needs at least one band")
+        for k in ("noise", "shot_noise"):
+            if not isinstance(getattr(self, k), bool): raise ValueError(f"{k} must be true or false, got {getattr(self, k)!r}")
         if self.distances not in DISTANCES: raise unknown_name_error("distances convention", self.distances, DISTANCES)
         unknown = [c for c in self.classes if c not in CLASS_NAMES]
         if unknown: raise unknown_name_error("class", unknown, CLASS_NAMES)
@@ -310,7 +313,7 @@ def _lens_population(theta_E: dict, source_magnitude: dict, source_R: dict) -> d
     source = Sersic(magnitude=source_magnitude, R_sersic=source_R, n_sersic=_uniform(0.5, 2.5), e1=_uniform(-0.4, 0.4),
                     e2=_uniform(-0.4, 0.4), center_x=_uniform(-0.5, 0.5), center_y=_uniform(-0.5, 0.5))
     return dict(host=host, lens_light=lens_light, source=source, mask=Mask(), survey=Survey(), classes=["non_lens", "lens"],
-                z_lens=0.5, z_source=2.0)
+                z_lens=0.5, z_source=2.0, shot_noise=False)
 
 def _lens_finding() -> SimulationConfig:
     kids = dict(R=((0.55, 0.9), 407.1, 5, 21.2, 26.17, 0.0, 0.0), I=((0.6, 1.1), 199.2, 6, 20.48, 25.83, -0.5, -0.2),

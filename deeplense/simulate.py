@@ -348,7 +348,7 @@ def sample_survey(config: SimulationConfig, draws: Draws,
     def draw_kind(kinds: dict) -> Tensor:
         fractions = torch.tensor([float(kinds.get(k, 0.0)) for k in NON_LENS_KINDS], dtype=torch.float64, device=dev)
         return torch.searchsorted(fractions.cumsum(0) / fractions.sum(), u().contiguous(), right=True).clamp(max=len(NON_LENS_KINDS) - 1)
-    kind = torch.where(draws.is_class("non_lens"), draw_kind(s.kinds), draw_kind(s.lens_kinds))
+    kind = torch.where(draws.is_class("non_lens"), draw_kind(s.kinds), draw_kind(s.lens_kinds or s.kinds))
     is_kind = lambda k: kind == NON_LENS_KINDS.index(k)
     mag, R, cx, cy = light["lens_magnitude"], light["lens_R_sersic"], light["lens_x"], light["lens_y"]
     # a companion: a second galaxy like the first (merger) or a faint blue one stretched along a circle (like an arc)
@@ -557,7 +557,7 @@ def render_images(config: SimulationConfig,
         for c, b in enumerate(config.bands):
             # the stored exposure time is the total (num_exposures x one exposure): the Poisson term's time
             t, rms = (params[band_key(k, b, config)].to(dtype)[:, None, None] for k in ("exposure_time", "background_rms"))
-            images[:, c] = noise(images[:, c], t, rms, generator)
+            images[:, c] = noise(images[:, c], t, rms, generator, shot_noise=config.shot_noise)
     units = [b.flux_unit for b in config.bands]
     if any(u != 1 for u in units): images = images * torch.tensor(units, dtype=dtype, device=device)[:, None, None]
     if config.mask is not None: images = torch.where(extra["mask"][:, None], config.mask.value, images)
