@@ -239,6 +239,7 @@ def _lock_holder(f) -> str:
 
 @contextlib.contextmanager
 def output_lock(path: str | Path, # the output to guard (a file or a folder); the lock is the file `path.lock` beside it
+                wait: bool = False, # wait for another holder to finish instead of failing (for short updates)
                ):
     "Hold an advisory lock on `path.lock` while this process writes `path`; another process gets a `BlockingIOError`."
     lock = Path(path).with_name(Path(path).name + ".lock")
@@ -249,7 +250,7 @@ def output_lock(path: str | Path, # the output to guard (a file or a folder); th
     lock.parent.mkdir(parents=True, exist_ok=True)
     while True:
         f = open(lock, "a+")
-        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try: fcntl.flock(f, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _lock_holder(f)
             f.close()
