@@ -276,9 +276,9 @@ SPARE_BYTES = 1 << 20 # left free on the disk by every block written, for HDF5's
 def _free_bytes(folder: Path) -> int: return shutil.disk_usage(folder).free
 
 def _h5_reason(e: Exception) -> str:
-    "The system's words in an h5py error ('No space left on device'), else its first clause."
-    found = re.search(r"error message = '([^']*)'", str(e))
-    return found.group(1) if found else str(e).split(" (")[0]
+    "The system's words in an h5py error ('No space left on device'), else HDF5's ('truncated file: eof = 96')."
+    found = re.search(r"error message = '([^']*)'", str(e)) or re.search(r"\(([^,()]+)", str(e))
+    return found.group(1) if found else str(e)
 
 class H5Writer:
     "Write a data set in DeepLense's HDF5 layout row block by row block, resumably, renamed into place when complete."
