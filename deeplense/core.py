@@ -359,7 +359,7 @@ class H5Writer:
               labels, # (B,) integers
               params: dict | None = None, # name -> (B,) values; names not given stay NaN
              ):
-        "Write rows `start:start+B`, flush them, then mark them written (flushed too); an `OSError` if they cannot reach the disk."
+        "Write rows `start:start+B` (finite pixels only), flush them, then mark them written (flushed too); an `OSError` if they cannot reach the disk."
         images, labels = np.asarray(_to_numpy(images), dtype="float32"), np.asarray(_to_numpy(labels))
         b = len(images)
         if start < 0 or start + b > self.n: raise ValueError(f"rows {start}:{start + b} are outside 0:{self.n}")
@@ -367,6 +367,10 @@ class H5Writer:
         unknown = set(params or {}) - set(self.param_names)
         if unknown: raise ValueError(f"unknown parameters {sorted(unknown)}; this file has {self.param_names}")
         if self.failed: raise OSError(f"an earlier write to {self.partial} failed; rerun the command to resume")
+        if not (finite := np.isfinite(images).reshape(b, -1).all(1)).all():
+            bad = start + np.flatnonzero(~finite)
+            raise ValueError(f"rows {', '.join(map(str, bad[:5]))}{' ...' if len(bad) > 5 else ''} ({len(bad)} of rows {start}:{start + b}) "
+                             f"hold NaN or infinite pixels; nothing of them was written to {self.partial}")
         need = images.nbytes + labels.nbytes + 8 * b * (len(self.param_names) + 1) + SPARE_BYTES
         if (free := _free_bytes(self.partial.parent)) < need:
             raise OSError(f"cannot write rows {start}:{start + b} to {self.partial}: its disk has {free / 1e6:.1f} MB free, "
