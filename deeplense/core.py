@@ -256,6 +256,11 @@ def output_lock(path: str | Path, # the output to guard (a file or a folder); th
             f.close()
             raise BlockingIOError(f"{path} is being written by another process ({holder}); wait until it ends or "
                                   f"write elsewhere (the lock {lock.name} is released when that process ends)") from None
+        except OSError as e: # a file system without locks (some network mounts): write unguarded, and say so
+            f.close()
+            warnings.warn(f"cannot lock {lock} ({e.strerror}): a second process writing {path} would not be stopped", stacklevel=3)
+            yield lock
+            return
         try:
             if os.path.samestat(os.fstat(f.fileno()), os.stat(lock)): break
         except FileNotFoundError: pass
