@@ -16,6 +16,9 @@ band with its own PSF): the part of the work both do. caustics is not run on the
 - lenstronomy: one `ImageModel` built once and reused, `image(kwargs_lens, kwargs_source)` per image (noise-free).
 - caustics: one `LensSource` simulator whose per-image parameters (source position, subhalo positions and Einstein
   radii) are dynamic, batched with `torch.vmap` (noise-free).
+- the whole command: `deeplense simulate --preset model_i --n 4000 --out FILE` run as a subprocess in an empty folder
+  (start-up, drawing, rendering, noise and writing the HDF5 file included), beside lenstronomy's reused `ImageModel`
+  loop on the same `model_i` lenses, and `deeplense --help` for the start-up alone (`--command-n 0` skips it).
 
 Each engine runs in its own process with `--threads` torch threads (default 1), so that its peak memory (the process's peak resident set size, `ru_maxrss`,
 and its increase over the resident set after setup) is its own. The load average is printed beside every figure:
@@ -28,6 +31,9 @@ import math
 import multiprocessing
 import os
 import resource
+import subprocess
+import sys
+import tempfile
 import time
 
 CASES = {"model_i, supersampling 1": ("model_i", 1, 64), "model_i, supersampling 4": ("model_i", 4, 8),
@@ -203,6 +209,30 @@ def measure(engine: str, case: str, seconds: float, threads: int) -> dict:
     return out
 
 
+def time_command(args: list, threads: int) -> float:
+    "Seconds of `deeplense *args` run as a user runs it, in a fresh process with `threads` OpenMP threads."
+    env = os.environ | {"OMP_NUM_THREADS": str(threads)}
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "from deeplense.cli import main; raise SystemExit(main())", *args], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def compare_command(n: int, seconds: float, threads: int, lenstronomy: float | None):
+    "Print the whole `deeplense simulate --preset model_i --n n` command's images/s beside lenstronomy's loop."
+    if lenstronomy is None:
+        out = measure("lenstronomy", "model_i, supersampling 1", seconds, threads)
+        lenstronomy = out.get("rate")
+    startup = time_command(["--help"], threads)
+    with tempfile.TemporaryDirectory() as d:
+        load = os.getloadavg()[0]
+        took = time_command(["simulate", "--preset", "model_i", "--n", str(n), "--out", f"{d}/model_i.h5"], threads)
+        mb = os.path.getsize(f"{d}/model_i.h5") / 1e6
+    print(f"whole command `deeplense simulate --preset model_i --n {n}`: {took:.1f} s, {n / took:.0f} images/s, "
+          f"{mb:.0f} MB written (start-up alone, `deeplense --help`: {startup:.1f} s; load {load:.2f} -> {os.getloadavg()[0]:.2f})")
+    if lenstronomy: print(f"{'':26s} whole command / lenstronomy's ImageModel loop ({lenstronomy:.0f} images/s): {n / took / lenstronomy:.1f}x")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter timing windows, no eager deeplense run")
@@ -211,12 +241,15 @@ def main(argv=None):
                         help="torch threads per engine (default 1: lenstronomy is single-threaded, and on a shared "
                              "2-core machine OpenMP threads fight the other processes)")
     parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES), metavar="CASE")
+    parser.add_argument("--command-n", type=int, default=4000,
+                        help="images of the timed `deeplense simulate --preset model_i` command (default 4000; 0: skip it)")
     args = parser.parse_args(argv)
     seconds = args.seconds or (3.0 if args.quick else 10.0)
     engines = ["compiled", "lenstronomy", "caustics"] + ([] if args.quick else ["eager"])
     print(f"{os.cpu_count()} CPUs, {args.threads} torch thread(s) per engine; timing windows of {seconds:.0f} s; "
           f"deeplense noise included, the others noise-free")
     print(f"{'case':26s} {'engine':22s} {'images/s':>10s} {'peak RSS MB':>12s} {'(+ over setup)':>15s} {'load 1 min':>10s}")
+    lenstronomy_model_i = None
     for case in args.cases:
         rates = {}
         # the lens-finding stamps' survey has shapes that change from batch to batch: simulate_to_h5 renders it eagerly
@@ -233,6 +266,8 @@ def main(argv=None):
         ours = rates.get("compiled", rates.get("eager"))
         for other in ("lenstronomy", "caustics"):
             if ours and other in rates: print(f"{'':26s} deeplense / {other}: {ours / rates[other]:.1f}x")
+        if case == "model_i, supersampling 1": lenstronomy_model_i = rates.get("lenstronomy")
+    if args.command_n > 0: compare_command(args.command_n, seconds, args.threads, lenstronomy_model_i)
 
 
 if __name__ == "__main__":

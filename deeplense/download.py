@@ -5,18 +5,24 @@
 # %% ../nbs/03_download.ipynb #bd12e8d0
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
 import http.client
 import json
+import lzma
 import os
 import shutil
+import stat
 import tarfile
 import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
@@ -25,14 +31,14 @@ import numpy as np
 from astropy.io import fits
 from tqdm import tqdm
 
-from .core import require, unknown_name_error
+from .core import output_lock, require, unknown_name_error
 
 # %% auto #0
-__all__ = ['CHALLENGE_BANDS', 'CHALLENGE_COLUMNS', 'DEEPLENSE_CLASSES', 'REGISTRY_NAME', 'CHUNK_BYTES', 'NESTED_ARCHIVES',
+__all__ = ['CHALLENGE_BANDS', 'CHALLENGE_COLUMNS', 'DEEPLENSE_CLASSES', 'REGISTRY_NAME', 'READ_BLOCK_BYTES', 'NESTED_ARCHIVES',
            'MAX_NESTING', 'PORTAL', 'DRIVE', 'DRIVE_IDS', 'DATASETS', 'LAYOUTS', 'challenge_file',
            'mock_challenge_tree', 'mock_deeplense_tree', 'pack', 'mock_challenge_archive', 'mock_deeplense_archive',
-           'sha256sum', 'read_registry', 'fetch', 'archive_format', 'extract', 'Remote', 'find_data_folder', 'download',
-           'add_cli']
+           'sha256sum', 'read_registry', 'fetch', 'archive_format', 'check_archive', 'extract', 'Remote',
+           'find_data_folder', 'download', 'add_cli']
 
 # %% ../nbs/03_download.ipynb #e3ed7105
 CHALLENGE_BANDS = {False: ("R", "I", "G", "U"), True: ("VIS",)} # Band1..Band4 of the ground set; Band1 of the space set
@@ -166,14 +172,14 @@ def mock_deeplense_archive(root: str | Path, # folder to write the archive into
 
 # %% ../nbs/03_download.ipynb #995b1548
 REGISTRY_NAME = "deeplense-downloads.json" # the record of finished downloads, in the folder that holds them
-CHUNK_BYTES = 1 << 20
+READ_BLOCK_BYTES = 1 << 20 # bytes read at a time from a file or a connection
 
 def sha256sum(path: str | Path, # a file
              ) -> str:
     "The SHA-256 of a file, as 64 hex digits."
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK_BYTES), b""): h.update(block)
+        for block in iter(lambda: f.read(READ_BLOCK_BYTES), b""): h.update(block)
     return h.hexdigest()
 
 def read_registry(folder: str | Path, # a download folder
@@ -185,13 +191,17 @@ def read_registry(folder: str | Path, # a download folder
     except json.JSONDecodeError as e:
         raise ValueError(f"{path} is not valid JSON ({e}); delete it and rerun (the files will be checked again)") from None
 
-def _record(path: Path, url: str, size: int, sha256: str):
-    "Add `path` to its folder's download record (written to a temporary file, then renamed)."
-    registry = read_registry(path.parent)
-    registry[path.name] = dict(url=url, size=size, sha256=sha256, time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-    tmp = path.parent/(REGISTRY_NAME + ".partial")
-    tmp.write_text(json.dumps(registry, indent=1, sort_keys=True))
-    os.replace(tmp, path.parent/REGISTRY_NAME)
+def _record(path: Path, # the file
+            entry: dict | None, # dict(url, size, sha256, checked); None removes the file's entry
+           ):
+    "Update `path`'s entry in its folder's download record (one process at a time; a temporary file, then renamed)."
+    with output_lock(path.parent/REGISTRY_NAME, wait=True):
+        registry = read_registry(path.parent)
+        if entry is None: registry.pop(path.name, None)
+        else: registry[path.name] = entry | dict(time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        tmp = path.parent/(REGISTRY_NAME + ".partial")
+        tmp.write_text(json.dumps(registry, indent=1, sort_keys=True))
+        os.replace(tmp, path.parent/REGISTRY_NAME)
 
 def _check_folder(folder: str | Path) -> Path:
     "Create `folder` if needed; refuse a path that is a file."
@@ -246,7 +256,7 @@ def _http_once(url: str, partial: Path, timeout: float, progress: bool):
             source.write_text(json.dumps(dict(url=url, validator=validator)))
         with open(partial, "ab" if start else "wb") as f, tqdm(desc=partial.name.removesuffix(".partial"), total=total,
                 initial=start, unit="B", unit_scale=True, disable=not progress) as bar:
-            while chunk := response.read(CHUNK_BYTES):
+            while chunk := response.read(READ_BLOCK_BYTES):
                 try: f.write(chunk); f.flush() # flushed here, so a full disk is reported here
                 except OSError as e:
                     raise OSError(e.errno, f"cannot write {partial} ({e.strerror}); the bytes so far are kept: "
@@ -294,25 +304,42 @@ def fetch(url: str, # http(s) URL; Google Drive links go through gdown
           timeout: float = 60., # seconds without data before an attempt fails
           progress: bool = True, # show a progress bar
           verify: bool = True, # re-hash an existing file against its record (reads the whole file)
+          check: Callable | None = None, # reads the complete file and raises a ValueError if it is unusable (e.g. `check_archive`)
          ) -> Path:
-    "Download `url` to `path` resumably, check its size and SHA-256, record them; an existing file is checked, not fetched."
+    "Download `url` to `path` resumably, check its size, SHA-256 and content, record them; an existing file is checked, not fetched."
     path = Path(path)
     _check_folder(path.parent)
-    if path.exists(): return _check_existing(url, path, sha256, size, verify)
-    got = (_fetch_gdown if _is_drive(url) else _fetch_http)(url, path, retries, timeout, progress)
-    n, digest = got.stat().st_size, sha256sum(got)
-    problem = _mismatch(n, digest, size, sha256)
-    _source_file(got).unlink(missing_ok=True)
-    if problem:
-        got.unlink()
-        raise ValueError(f"the file downloaded from {url} {problem}; it was deleted: check the URL and rerun")
-    os.replace(got, path)
-    _record(path, url, n, digest)
+    with output_lock(path): # one process writes it
+        if path.exists() and _check_existing(url, path, sha256, size, verify, check): return path
+        got = (_fetch_gdown if _is_drive(url) else _fetch_http)(url, path, retries, timeout, progress)
+        n, digest = got.stat().st_size, sha256sum(got)
+        problem = _mismatch(n, digest, size, sha256)
+        if problem is None and check is not None:
+            try: check(got)
+            except ValueError as e: problem = f"is unusable ({e})"
+        _source_file(got).unlink(missing_ok=True)
+        if problem:
+            got.unlink()
+            raise ValueError(f"the file downloaded from {url} {problem}; it was deleted: rerun to download it again, or check the URL")
+        os.replace(got, path)
+        _record(path, dict(url=url, size=n, sha256=digest, checked=check is not None))
     return path
 
-def _check_existing(url: str, path: Path, sha256: str | None, size: int | None, verify: bool) -> Path:
-    "Check a file already under its final name against the known values and its record; adopt it if unrecorded."
+def _check_existing(url: str, path: Path, sha256: str | None, size: int | None, verify: bool, check: Callable | None) -> bool:
+    "Whether the file already at `path` is kept (checked against the known values and its record, adopted if unrecorded); False once deleted."
     record = read_registry(path.parent).get(path.name)
+    if record is not None and sha256 is None and record.get("url") != url:
+        why = f"it came from {record.get('url')}"
+    elif check is not None and not (record or {}).get("checked"):
+        try: check(path)
+        except ValueError as e: why = f"it is unusable ({e})"
+        else: why = None
+    else: why = None
+    if why is not None: # replace it
+        warnings.warn(f"{path}: {why}; it is deleted and downloaded again from {url}", stacklevel=3)
+        path.unlink()
+        _record(path, None)
+        return False
     size = size if size is not None else (record or {}).get("size")
     sha256 = sha256 or (record or {}).get("sha256")
     n = path.stat().st_size
@@ -320,8 +347,9 @@ def _check_existing(url: str, path: Path, sha256: str | None, size: int | None, 
     problem = _mismatch(n, digest, size, sha256)
     if problem: raise ValueError(f"{path} {problem}: it is damaged or another file; it was left in place "
                                  f"(delete it and rerun to download it again)")
-    if record is None: _record(path, url, n, digest)
-    return path
+    if record is None or (check is not None and not record.get("checked")):
+        _record(path, dict(url=url, size=n, sha256=digest or sha256sum(path), checked=check is not None))
+    return True
 
 # %% ../nbs/03_download.ipynb #2279703a
 def archive_format(path: str | Path, # a downloaded file
@@ -334,6 +362,48 @@ def archive_format(path: str | Path, # a downloaded file
     hint = " (it is an HTML page: the server sent an error or confirmation page instead of the file)" if head.startswith((b"<!doctype html", b"<html")) else ""
     raise ValueError(f"{path} is neither a zip nor a tar archive{hint}")
 
+_DAMAGED = (EOFError, zlib.error, tarfile.ReadError, zipfile.BadZipFile, gzip.BadGzipFile, lzma.LZMAError) # what a cut or altered archive raises
+_COMPRESSED = {b"\x1f\x8b": gzip.open, b"BZh": bz2.open, b"\xfd7zXZ": lzma.open} # magic bytes -> opener that checks the stream's CRC
+
+def _not_data(member: tarfile.TarInfo | zipfile.ZipInfo) -> str | None:
+    "What a member is if it is not a plain file or folder ('a symbolic link to x', 'a hard link to x', 'a device or pipe'), else None."
+    if isinstance(member, zipfile.ZipInfo):
+        return "a symbolic link" if stat.S_ISLNK(member.external_attr >> 16) else None
+    if member.issym(): return f"a symbolic link to {member.linkname!r}"
+    if member.islnk(): return f"a hard link to {member.linkname!r}"
+    return None if member.isfile() or member.isdir() else "a device or pipe"
+
+def _refuse(archive: Path, member: tarfile.TarInfo | zipfile.ZipInfo):
+    "Raise a ValueError if `member` of `archive` is not a plain file or folder."
+    if kind := _not_data(member):
+        name = member.filename if isinstance(member, zipfile.ZipInfo) else member.name
+        raise ValueError(f"{archive}: refusing member {name!r} ({kind}): data archives hold only files and folders")
+
+def check_archive(path: str | Path, # a zip or tar file (plain, gzip, bzip2 or xz)
+                 ) -> str:
+    "Read the whole archive and check it: 'zip' or 'tar', or a ValueError naming it if it is cut short, damaged or holds links."
+    path = Path(path)
+    with open(path, "rb") as f: magic = f.read(6)
+    compressed = any(magic.startswith(m) for m in _COMPRESSED) # a damaged stream may not look like a tar: read it to say where
+    fmt = "tar" if compressed and not zipfile.is_zipfile(path) else archive_format(path)
+    damaged = lambda why: ValueError(f"{path} is damaged or incomplete ({why}): it was cut short or altered")
+    try:
+        if fmt == "zip":
+            with zipfile.ZipFile(path) as zf:
+                for member in zf.infolist(): _refuse(path, member)
+                if (bad := zf.testzip()) is not None: raise damaged(f"member {bad!r} fails its CRC check")
+            return fmt
+        opener = next((o for m, o in _COMPRESSED.items() if magic.startswith(m)), lambda p: open(p, "rb"))
+        with opener(path) as stream, tarfile.open(fileobj=stream, mode="r|") as tf:
+            for member in tf:
+                _refuse(path, member)
+                if member.isfile():
+                    data = tf.extractfile(member)
+                    while data.read(READ_BLOCK_BYTES): pass
+            while stream.read(READ_BLOCK_BYTES): pass # to the end of the compressed stream: its CRC and length
+    except (*_DAMAGED, OSError) as e: raise damaged(e or type(e).__name__) from None # bz2 raises OSError for bad data
+    return fmt
+
 # %% ../nbs/03_download.ipynb #602aff55
 NESTED_ARCHIVES = (".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tar.xz", ".zip") # inner archives unpacked in place
 MAX_NESTING = 3
@@ -344,22 +414,25 @@ def _unsafe_zip_member(name: str) -> bool:
     return p.is_absolute() or ".." in p.parts or (bool(p.parts) and ":" in p.parts[0])
 
 def _unpack(archive: Path, folder: Path, progress: bool):
-    "Unpack `archive` into `folder`, refusing any member that would land outside it."
+    "Unpack `archive` into `folder`, refusing any member that is not a plain file or folder or would land outside it."
     with tqdm(desc=f"unpack {archive.name}", unit=" files", disable=not progress) as bar:
-        if archive_format(archive) == "zip":
-            with zipfile.ZipFile(archive) as zf:
-                bad = [n for n in zf.namelist() if _unsafe_zip_member(n)]
-                if bad: raise ValueError(f"{archive}: refusing member {bad[0]!r}, which would be written outside {folder}")
-                for member in zf.infolist(): zf.extract(member, folder); bar.update()
-        else:
+        try:
+            if archive_format(archive) == "zip":
+                with zipfile.ZipFile(archive) as zf:
+                    bad = [n for n in zf.namelist() if _unsafe_zip_member(n)]
+                    if bad: raise ValueError(f"{archive}: refusing member {bad[0]!r}, which would be written outside {folder}")
+                    for member in zf.infolist(): _refuse(archive, member)
+                    for member in zf.infolist(): zf.extract(member, folder); bar.update()
+                return
             if not hasattr(tarfile, "data_filter"):
                 raise RuntimeError("safe tar extraction needs Python >= 3.10.12 (tarfile's 'data' filter)")
             with tarfile.open(archive) as tf:
                 for member in tf:
+                    _refuse(archive, member) # before anything of it is written
                     try: tf.extract(member, folder, filter="data")
-                    except tarfile.FilterError as e:
-                        raise ValueError(f"{archive}: refusing member {member.name!r} ({e})") from None
+                    except tarfile.FilterError as e: raise ValueError(f"{archive}: refusing member {member.name!r} ({e})") from None
                     bar.update()
+        except _DAMAGED as e: raise ValueError(f"{archive} is damaged ({e or type(e).__name__})") from None
 
 def extract(archive: str | Path, # a zip or tar file
             target: str | Path, # the folder to create; if it exists, the earlier extraction is complete and kept
@@ -460,10 +533,11 @@ def download(name: str, # a key of DATASETS: challenge-ground, challenge-space, 
     for s in splits:
         remote = remotes[s]
         target = dest/remote.folder
-        if not target.exists():
-            archive = fetch(remote.url if url is None else url.replace("{split}", s), dest/remote.filename,
-                            remote.sha256, remote.size, retries, timeout, progress, verify)
-            extract(archive, target, check=lambda d: find_data_folder(d, remote.layout), progress=progress)
+        with output_lock(dest/remote.filename): # held from the download to the unpacked folder
+            if not target.exists():
+                archive = fetch(remote.url if url is None else url.replace("{split}", s), dest/remote.filename,
+                                remote.sha256, remote.size, retries, timeout, progress, verify, check_archive)
+                extract(archive, target, check=lambda d: find_data_folder(d, remote.layout), progress=progress)
         folders[s] = find_data_folder(target, remote.layout)
     return folders
 
