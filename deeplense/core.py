@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['LAYOUT_VERSION', 'CHUNK_BYTES', 'MAKE_DATA', 'get_device', 'hardware', 'make_generator', 'unknown_name_error',
-           'require', 'check_file', 'H5Info', 'read_info', 'H5Writer']
+__all__ = ['LAYOUT_VERSION', 'CHUNK_BYTES', 'MAKE_DATA', 'DEFAULT_FRACTIONS', 'get_device', 'hardware', 'make_generator',
+           'unknown_name_error', 'require', 'check_file', 'H5Info', 'read_info', 'H5Writer']
 
 # %% ../nbs/00_core.ipynb #dad33056
 def get_device(device: str | torch.device | None = None, # an explicit choice ("cpu", "cuda:1", ...); None picks the best available
@@ -305,3 +305,6 @@ class H5Writer:
     def __exit__(self, *exc): self.close()
 
 def _to_numpy(x): return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
+
+# %% ../nbs/00_core.ipynb #9487bd3c
+DEFAULT_FRACTIONS = (0.8, 0.1, 0.1) # train, validation, test: the default split of a data file's rows

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 from torch import Tensor
 
-from .core import get_device, hardware, make_generator, unknown_name_error
+from .core import DEFAULT_FRACTIONS, get_device, hardware, make_generator, unknown_name_error
 from .datasets import LensDataset, split_indices
 from .evaluate import jsonable, evaluate, plot_equivariance, plot_gallery
 from .inference import (calibrated_probabilities, class_log_likelihoods, fit_temperature, fraction_log_likelihood,
@@ -32,7 +32,7 @@ from .simulate import preset, simulate_to_h5
 from .train import TrainConfig, fit_h5, load_checkpoint, plot_history, predict
 
 # %% auto #0
-__all__ = ['FRACTIONS', 'SCALES', 'REPORT_ENTRIES', 'NICE_NAMES', 'QuickstartScale', 'prepare_out', 'dark_matter_inference',
+__all__ = ['SCALES', 'REPORT_ENTRIES', 'NICE_NAMES', 'QuickstartScale', 'prepare_out', 'dark_matter_inference',
            'plot_dark_matter', 'duration', 'write_report', 'quickstart', 'figures', 'add_cli']
 
 # %% ../nbs/13_quickstart.ipynb #2ff18ad2
@@ -52,7 +52,6 @@ class QuickstartScale:
     n_equivariance: int = 16 # test images of the rotation-invariance curves
     angle_step: float = 15.0 # degrees between the angles of those curves
 
-FRACTIONS = (0.8, 0.1, 0.1) # train, validation, test
 SCALES = {
     "default": QuickstartScale(n_images=15_000, n_pix=64, batch_size=64, lr=2e-3, resnet_kwargs={"width": 11},
                                resnet_epochs=14, equivariant="c4", equivariant_kwargs={"channels": (16, 32, 64, 128)},
@@ -274,7 +273,7 @@ def write_report(summary: dict, # the run's summary, as in summary.json
               f"`deeplense train --data {data} --model d4 --model-kwargs '{{\"channels\": [16, 32, 64, 128]}}' --epochs 4 "
               "--preprocess '{\"name\": \"standardize\"}' --augment '{\"dihedral\": true}' --out runs/d4`",
               f"- Score it on the test images: `deeplense evaluate --model runs/d4/best.pt --data {data} --test-split --out runs/d4/evaluation`",
-              "- DeepLense's sizes (a GPU helps): `python benchmarks/results.py --scale gpu` in a clone of the repository.", ""]
+              "- DeepLense's sizes (a GPU helps): `python -m benchmarks.results --scale gpu` in a clone of the repository.", ""]
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
@@ -350,7 +349,7 @@ def quickstart(out: str | Path = "quickstart", # the report folder: new, empty, 
             config = preset("model_ii", {"n_pix": s.n_pix})
             simulate_to_h5(config, s.n_images, data, seed=seed, device=dev, progress=progress, compile=False)
             labels = LensDataset(data).labels
-            split = split_indices(labels, FRACTIONS, seed) # the split fit_h5 makes with this seed
+            split = split_indices(labels, DEFAULT_FRACTIONS, seed) # the split fit_h5 makes with this seed
             _examples(data, config.classes).savefig(out / "examples.png", dpi=90)
         summary["data"] = dict(file="data/model_ii.h5", n_images=s.n_images, n_pix=s.n_pix, class_names=config.classes,
                                megabytes=data.stat().st_size / 1e6, **{f"n_{k}": len(v) for k, v in split.items()})
@@ -359,7 +358,7 @@ def quickstart(out: str | Path = "quickstart", # the report folder: new, empty, 
         summary["networks"] = {}
         for name, (kwargs, epochs) in nets.items():
             with stages(f"train the {_label(name, kwargs)} for {_count(epochs, 'epoch', 'epochs')} on {len(split['train']):,} images"):
-                history = fit_h5(data, name, out / name, replace(train, epochs=epochs), kwargs, fractions=FRACTIONS)
+                history = fit_h5(data, name, out / name, replace(train, epochs=epochs), kwargs, fractions=DEFAULT_FRACTIONS)
                 fig = plot_history(history)
                 fig.savefig(out / name / "training.png", dpi=90)
                 plt.close(fig)

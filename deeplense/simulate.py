@@ -38,7 +38,8 @@ __all__ = ['HOST_PARAMS', 'SUBHALO_PARAMS', 'VORTEX_PARAMS', 'SURVEY_PARAMS', 'p
            'nfw_angles', 'tidal_radius', 'tnfw_bound_mass', 'subhalo_profiles', 'annulus_host_mass',
            'mean_subhalo_mass', 'sample_subhalos', 'sample_vortex', 'sample_instrument', 'sample_mask', 'band_fluxes',
            'sample_survey', 'sample_params', 'param_names', 'render_images', 'lensed_source_stats', 'simulate_batch',
-           'check_seed', 'batch_generator', 'SimulationJob', 'simulate_to_h5', 'load_config', 'run_simulate', 'add_cli']
+           'check_seed', 'batch_generator', 'SimulationJob', 'simulate_to_h5', 'load_config', 'parse_override',
+           'run_simulate', 'add_cli']
 
 # %% ../nbs/02_simulate.ipynb #1a306917
 def power_law_masses(u: Tensor, # uniform draws in [0, 1)
@@ -749,7 +750,8 @@ def load_config(path: str | Path, # a JSON configuration, or a DeepLense HDF5 fi
     return SimulationConfig.from_dict(d)
 
 # %% ../nbs/02_simulate.ipynb #bfa71338
-def _parse_override(text: str) -> tuple[str, object]:
+def parse_override(text: str, # FIELD=VALUE, e.g. subhalos.shmf_slope=-1.9
+                  ) -> tuple[str, object]:
     "`FIELD=VALUE` with a JSON (or plain string) value."
     if "=" not in text: raise ValueError(f"--set expects FIELD=VALUE, got {text!r}")
     key, value = text.split("=", 1)
@@ -759,7 +761,7 @@ def _parse_override(text: str) -> tuple[str, object]:
 def run_simulate(args: argparse.Namespace) -> int:
     "Run `deeplense simulate` from parsed arguments."
     config = load_config(args.config) if args.config else preset(args.preset)
-    overrides = dict(_parse_override(s) for s in args.set)
+    overrides = dict(parse_override(s) for s in args.set)
     if args.supersampling is not None: overrides["supersampling"] = args.supersampling
     config = override(config, overrides)
     simulate_to_h5(config, args.n, args.out, seed=args.seed, batch_size=args.batch_size, workers=args.workers,
