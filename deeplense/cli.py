@@ -15,7 +15,7 @@ import sys
 
 # %% auto #0
 __all__ = ['COMMANDS', 'CLI_MODULES', 'USER_ERRORS', 'INTERRUPTED', 'ARGUMENT_TYPES', 'build_parser', 'main', 'json_argument',
-           'option', 'add_dataclass_arguments', 'dataclass_from_args']
+           'json_object', 'json_array', 'option', 'add_dataclass_arguments', 'dataclass_from_args']
 
 # %% ../nbs/11_cli.ipynb #f1400c51
 COMMANDS = { # command -> (the module whose `add_cli(subparsers)` adds it, the help line of `deeplense --help`), in its order
@@ -78,7 +78,19 @@ def json_argument(text: str) -> object:
     try: return json.loads(text)
     except json.JSONDecodeError as e: raise argparse.ArgumentTypeError(f"not valid JSON ({e}): {text!r}") from None
 
-ARGUMENT_TYPES = {"int": int, "float": float, "str": str, "dict": json_argument, "list": json_argument}
+def json_object(text: str) -> dict:
+    "A command-line argument that must be a JSON object, e.g. '{\"width\": 16}'."
+    value = json_argument(text)
+    if not isinstance(value, dict): raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"name\": ...}}', got {text!r}")
+    return value
+
+def json_array(text: str) -> list:
+    "A command-line argument that must be a JSON array, e.g. '[16, 32]'."
+    value = json_argument(text)
+    if not isinstance(value, list): raise argparse.ArgumentTypeError(f"expected a JSON array like '[1, 2]', got {text!r}")
+    return value
+
+ARGUMENT_TYPES = {"int": int, "float": float, "str": str, "dict": json_object, "list": json_array}
 
 def option(default, # the field's default
            help: str, # what the option sets, with units

@@ -248,7 +248,10 @@ def build_model(name: str, # one of MODEL_NAMES
     valid = [p for p in inspect.signature(builder).parameters if p not in ("in_channels", "n_outputs")]
     unknown = [k for k in kwargs if k not in valid]
     if unknown: raise unknown_name_error("model argument", unknown, valid, where=name)
-    return builder(in_channels, n_outputs, **kwargs)
+    try: return builder(in_channels, n_outputs, **kwargs)
+    except TypeError as e: # a value of the wrong kind in kwargs (JSON from the command line or a checkpoint)
+        if not kwargs: raise
+        raise ValueError(f"bad arguments {kwargs} for {name}: {e}") from e
 
 # %% ../nbs/06_models.ipynb #3666bcc2
 def output_layer(model: nn.Module, # a network of this module, or any network whose last registered nn.Linear makes its outputs

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
 from . import __version__
-from .cli import add_dataclass_arguments, dataclass_from_args, json_argument
+from .cli import add_dataclass_arguments, dataclass_from_args, json_argument, json_object
 from .core import DEFAULT_FRACTIONS, check_file, get_device, make_generator, read_info, unknown_name_error
 from .datasets import ChunkBatchSampler, LensDataset, split_indices
 from .metrics import one_vs_rest_auc, roc_auc
@@ -635,7 +635,7 @@ def add_cli(subparsers):
     p.add_argument("--resume", action="store_true", help="continue OUT/last.pt if it exists (not with --init)")
     p.add_argument("--target", nargs="+", default=None, metavar="PARAM", help="parameters to regress (default: classify)")
     p.add_argument("--split", default=",".join(map(str, DEFAULT_FRACTIONS)), help="train,validation,test fractions (default %(default)s)")
-    p.add_argument("--model-kwargs", default=None, type=json_argument, help="JSON of extra build_model arguments (default: the "
+    p.add_argument("--model-kwargs", default=None, type=json_object, help="JSON of extra build_model arguments (default: the "
                                                                             "checkpoint's with --init or --resume, else none)")
     add_dataclass_arguments(p, TrainConfig)
     p.set_defaults(run=_run_train)
