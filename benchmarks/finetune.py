@@ -16,17 +16,15 @@ pair is compared on equal terms), and the mean over the seeds. Fine-tuning and s
 the 60 validation images (`val AUC`), never on the test file. Runs are cached in `--work` (row.json and the test
 probabilities per run); each invocation writes the table from every finished run of its scale.
 
-    python benchmarks/finetune.py --scale test                                   # a minute: the pipeline's test
-    python benchmarks/finetune.py --scale cpu --threads 1 --seeds 0 1 2          # about 15 CPU-minutes
-    python benchmarks/finetune.py --scale cpu --threads 1 --seeds 0 1 2 --finetune-lr 3e-4
-    python benchmarks/finetune.py --scale cpu --threads 1 --seeds 0 1 2 --freeze-backbone --finetune-lr 1e-2
+    python -m benchmarks.finetune --scale test                                   # a minute: the pipeline's test
+    python -m benchmarks.finetune --scale cpu --threads 1 --seeds 0 1 2          # about 15 CPU-minutes
+    python -m benchmarks.finetune --scale cpu --threads 1 --seeds 0 1 2 --finetune-lr 3e-4
+    python -m benchmarks.finetune --scale cpu --threads 1 --seeds 0 1 2 --freeze-backbone --finetune-lr 1e-2
 """
 from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -36,17 +34,14 @@ import h5py
 import numpy as np
 import torch
 
-from deeplense.core import get_device
+from deeplense.core import get_device, hardware
 from deeplense.metrics import one_vs_rest_auc
 from deeplense.models import count_parameters
 from deeplense.simulate import preset
 from deeplense.train import TrainConfig, fit_h5, load_checkpoint, predict, read_history
 
-HERE = Path(__file__).resolve().parent
+from benchmarks.common import RESULTS, command_line, cpu_clock, hardware_sentence, load, simulated_file, write_tables
 
-
-import regression # benchmarks/regression.py: scripts of this folder run with it on sys.path
-results = regression.results # the one copy of benchmarks/results.py that regression loaded
 MODEL = "resnet18"
 BAR = 0.03 # the issue's bar: fine-tuned macro AUC at least this much above scratch
 PRE_FRACTIONS, FEW_FRACTIONS = (0.9, 0.1, 0.0), (0.8, 0.2, 0.0) # train, validation, test
@@ -76,8 +71,8 @@ def data_files(scale: str, work: Path, device: torch.device) -> dict:
     "The pre-training (model_ii, seed 0), few-image (model_iii, seed 1) and test (model_iii, seed 2) files, simulated once."
     s = SCALES[scale]
     specs = dict(pre=("model_ii", s.n_pre, 0), few=("model_iii", s.n_few, 1), test=("model_iii", s.n_test, 2))
-    return {k: regression.cached_simulation(preset(name, s.overrides), n, work / "data" / f"{name}-{scale}-n{n}-seed{seed}.h5",
-                                            seed, device) for k, (name, n, seed) in specs.items()}
+    return {k: simulated_file(preset(name, s.overrides), n, work, f"{name}-{scale}", seed, device)
+            for k, (name, n, seed) in specs.items()}
 
 
 def base_config(s: Scale, seed: int, device: torch.device) -> TrainConfig:
@@ -90,15 +85,15 @@ def train(run: Path, data: Path, config: TrainConfig, model_kwargs: dict | None,
     "Train (or reuse) one run: its best validation AUC, epochs, training minutes and the load before and after."
     done = run / "done.json"
     if done.exists(): return json.loads(done.read_text())
-    before, start, cpu = results.load(), time.perf_counter(), results.cpu_clock()
+    before, start, cpu = load(), time.perf_counter(), cpu_clock()
     if (run / "last.pt").exists(): # a stopped run resumes alone: it keeps its init, hash and frozen backbone
         config = replace(config, init=None, freeze_backbone=False)
     fit_h5(data, MODEL if config.init is None else None, run, config, model_kwargs, fractions=fractions,
            resume=config.init is None)
     history = read_history(run / "history.csv")
     info = dict(val_auc=max(history["val_auc"]), best_epoch=1 + int(np.argmax(history["val_auc"])), epochs=len(history["epoch"]),
-                train_min=(time.perf_counter() - start) / 60, cpu_min=(results.cpu_clock() - cpu) / 60,
-                load_before=before, load_after=results.load())
+                train_min=(time.perf_counter() - start) / 60, cpu_min=(cpu_clock() - cpu) / 60,
+                load_before=before, load_after=load())
     done.write_text(json.dumps(info))
     return info
 
@@ -225,7 +220,7 @@ def write_table(rows: list, out: Path, scale: str, env: dict, note: str | None):
     rows = [r | dict(scratch_ci=interval(r, "scratch"), finetune_ci=interval(r, "finetune"),
                      diff_ci=f"[{r['diff_lo']:+.4f}, {r['diff_hi']:+.4f}]", bar="met" if r["diff"] >= BAR else "not met")
             for r in rows]
-    method = (results.hardware_sentence(env) + f" ResNet-18 {s.model_kwargs} ({rows[0]['params']:,} parameters), "
+    method = (hardware_sentence(env) + f" ResNet-18 {s.model_kwargs} ({rows[0]['params']:,} parameters), "
               f"{s.epochs} epochs for each training, batch {s.batch_size}, one-cycle AdamW (peak learning rate 2e-3 unless "
               f"the row says otherwise), random dihedral augmentation, standardised images; each run's best epoch on its "
               f"validation images. Pre-training: {s.n_pre:,} `model_ii` images (90% to train on; data seed 0). Fine-tuning "
@@ -240,7 +235,7 @@ def write_table(rows: list, out: Path, scale: str, env: dict, note: str | None):
               f"averages (1/5/15 min) before the first and after the last training of a row.")
     footer = ("The bar (issue #20): fine-tuned macro AUC at least 0.03 above the network trained from scratch on the same "
               "images. Rows 'mean of' average the seeds' macro AUCs (the interval from the same bootstrap).")
-    results.write_tables(rows, out, f"finetune_{scale}", f"Fine-tuning from model_ii to model_iii, `{scale}` scale", note, method,
+    write_tables(rows, out, f"finetune_{scale}", f"Fine-tuning from model_ii to model_iii, `{scale}` scale", note, method,
                          COLUMNS, footer)
 
 
@@ -253,15 +248,13 @@ def main(argv: list | None = None) -> list:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--device", default=None, help="cpu, cuda, mps, ...; default: CUDA, then MPS, then CPU")
     p.add_argument("--work", type=Path, default=Path("finetune_work"), help="simulated data and runs (reused)")
-    p.add_argument("--out", type=Path, default=HERE / "results" / "finetune", help="where finetune_SCALE.csv and .md go")
+    p.add_argument("--out", type=Path, default=RESULTS / "finetune", help="where finetune_SCALE.csv and .md go")
     p.add_argument("--note", default=None, help="a remark printed above the table (e.g. the machine was shared)")
     a = p.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     device = get_device(a.device)
-    args = argv if argv is not None else sys.argv[1:]
-    if "--note" in args: args = args[:args.index("--note")] + args[args.index("--note") + 2:] # a remark, not a setting
-    command = shlex.join(["python", "benchmarks/finetune.py", *args])
-    print(f"{a.scale} scale, {torch.get_num_threads()} threads, {device}; load {results.load()}", flush=True)
+    command = command_line("finetune", argv)
+    print(f"{a.scale} scale, {torch.get_num_threads()} threads, {device}; load {load()}", flush=True)
     rows = []
     for seed in a.seeds:
         row = run_seed(a.scale, seed, a.finetune_lr, a.freeze_backbone, a.work, device, command)
@@ -271,7 +264,7 @@ def main(argv: list | None = None) -> list:
               f"/ {row['finetune_val_auc']:.3f})  load {row['load_before']} -> {row['load_after']}", flush=True)
     done = sorted((json.loads(r.read_text()) for r in (a.work / "runs" / a.scale).glob("seed*/row-*.json")),
                   key=lambda r: (r["variant"] != "default", r["variant"], r["seed"]))
-    write_table(done + mean_rows(done, a.scale, a.work), a.out, a.scale, results.hardware(device), a.note)
+    write_table(done + mean_rows(done, a.scale, a.work), a.out, a.scale, hardware(device), a.note)
     return rows
 
 

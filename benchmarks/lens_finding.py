@@ -7,18 +7,15 @@ is never used to choose anything (best.pt is chosen on the training file's 10% v
 splits the lenses by how visible they are (`lensed_pixels`, as the challenge's catalogue counts them), each bin's
 lenses against all the non-lenses.
 
-    python benchmarks/lens_finding.py --preset lens_finding --seeds 0 1 2 --threads 1
-    python benchmarks/lens_finding.py --preset lens_finding_space --seeds 0 1 2
-    python benchmarks/lens_finding.py --preset lens_finding --challenge challenge_ground.h5   # the real stamps
-    python benchmarks/lens_finding.py --scale test                                          # seconds: the script's own check
+    python -m benchmarks.lens_finding --preset lens_finding --seeds 0 1 2 --threads 1
+    python -m benchmarks.lens_finding --preset lens_finding_space --seeds 0 1 2
+    python -m benchmarks.lens_finding --preset lens_finding --challenge challenge_ground.h5   # the real stamps
+    python -m benchmarks.lens_finding --scale test                                          # seconds: the script's own check
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import shlex
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,10 +28,11 @@ from deeplense.core import hardware, read_info
 from deeplense.datasets import LensDataset
 from deeplense.metrics import roc_auc, tpr0, tpr10
 from deeplense.simconfig import preset
-from deeplense.simulate import simulate_to_h5
+from deeplense.simulate import parse_override, simulate_to_h5
 from deeplense.train import TrainConfig, fit_h5, predict
 
-HERE = Path(__file__).resolve().parent
+from benchmarks.common import HERE, RESULTS, command_line, write_csv
+
 SCALES = {"full": dict(n_train=6000, n_test=4000, epochs=10, overrides={}),
           "test": dict(n_train=96, n_test=64, epochs=1, overrides={"n_pix": 32})}
 PIXEL_BINS = (0, 1, 43, 116, 242, np.inf) # lensed pixels: none, then the challenge's quartiles
@@ -82,11 +80,11 @@ def main(argv: list | None = None) -> list:
                    help="override a field of the preset, e.g. source.magnitude='{\"uniform\": [21.5, 25.3]}' (repeatable)")
     p.add_argument("--challenge", type=Path, help="a converted challenge file (deeplense convert challenge) to score too")
     p.add_argument("--work", type=Path, default=HERE / "work" / "lens_finding", help="simulations and runs (cached)")
-    p.add_argument("--out", type=Path, default=HERE / "results" / "lens_finding", help="where the table goes")
+    p.add_argument("--out", type=Path, default=RESULTS / "lens_finding", help="where the table goes")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     s = SCALES[args.scale] | ({"epochs": args.epochs} if args.epochs else {})
-    overrides = dict((k, json.loads(v)) for k, v in (text.split("=", 1) for text in args.set))
+    overrides = dict(parse_override(text) for text in args.set)
     variant = "".join(f"_{k}={json.dumps(v, separators=(',', ':'))}" for k, v in overrides.items()) # its own simulations
     work = args.work / args.scale / (args.preset + variant)
     work.mkdir(parents=True, exist_ok=True)
@@ -116,18 +114,13 @@ def main(argv: list | None = None) -> list:
                   f"TPR0 {row['tpr0']:.3f} [{row['tpr0_low']:.3f}, {row['tpr0_high']:.3f}], "
                   f"TPR10 {row['tpr10']:.3f} [{row['tpr10_low']:.3f}, {row['tpr10_high']:.3f}]", flush=True)
     write_table(rows, args.out / (f"{args.preset}_{args.scale}" + ("" if args.lr == 1e-3 else f"_lr{args.lr:g}") + ("" if not args.epochs else f"_e{args.epochs}")
-                                  + ("_variant" if variant else "")), " ".join(map(shlex.quote, ["python", "benchmarks/lens_finding.py", *(argv or sys.argv[1:])])))
+                                  + ("_variant" if variant else "")), command_line("lens_finding", argv))
     return rows
 
 
 def write_table(rows: list, stem: Path, command: str):
     "CSV of every row, and a Markdown table with the machine, the load and the command."
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    with open(stem.with_suffix(".csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, keys)
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(rows, stem.with_suffix(".csv"))
     env = hardware(torch.device("cpu"))
     lines = [f"# Lens finding: ResNet-18 width 11, {rows[0]['epochs']} epochs, CMU DeepLens preprocessing, dihedral augmentation\n",
              f"{datetime.now(timezone.utc):%Y-%m-%d}, {json.dumps(env)}; command: `{command}`\n",

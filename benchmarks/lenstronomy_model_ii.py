@@ -23,30 +23,26 @@ Besides the spec's file, `--variants` makes lenstronomy files the way an outside
 on a variant of the preset (e.g. a host mass that varies) while the tests stay the same. Steps, files and runs are
 cached in `--work`, so the table adds up over invocations (each row keeps its test command).
 
-    python benchmarks/lenstronomy_model_ii.py --threads 1                     # everything, 2 seeds of 12 epochs: ~10 min
-    python benchmarks/lenstronomy_model_ii.py --steps compare --threads 1     # the agreement only, a minute
+    python -m benchmarks.lenstronomy_model_ii --threads 1                     # everything, 2 seeds of 12 epochs: ~10 min
+    python -m benchmarks.lenstronomy_model_ii --steps compare --threads 1     # the agreement only, a minute
 
 The committed tables (benchmarks/results/lenstronomy_model_ii/, see its README.md) were made with
 
     V="spec supersampling5 planck18 points50 host_planck18"
-    python benchmarks/lenstronomy_model_ii.py --threads 1 --steps compare make fit --seeds 0 1 2 --variants $V
-    python benchmarks/lenstronomy_model_ii.py --threads 1 --steps fit --seeds 0 1 --epochs 40
-    python benchmarks/lenstronomy_model_ii.py --threads 1 --steps fit --seeds 0 1 --epochs 40 \
+    python -m benchmarks.lenstronomy_model_ii --threads 1 --steps compare make fit --seeds 0 1 2 --variants $V
+    python -m benchmarks.lenstronomy_model_ii --threads 1 --steps fit --seeds 0 1 --epochs 40
+    python -m benchmarks.lenstronomy_model_ii --threads 1 --steps fit --seeds 0 1 --epochs 40 \
         --train-set 'host.mass={"log_uniform": [8e11, 1.25e12]}'
-    python benchmarks/lenstronomy_model_ii.py --threads 1 --steps test --seeds 0 1 2 --variants $V
-    python benchmarks/lenstronomy_model_ii.py --threads 1 --steps test --seeds 0 1 --epochs 40 --variants $V
-    python benchmarks/lenstronomy_model_ii.py --threads 1 --steps test --seeds 0 1 --epochs 40 --variants $V \
+    python -m benchmarks.lenstronomy_model_ii --threads 1 --steps test --seeds 0 1 2 --variants $V
+    python -m benchmarks.lenstronomy_model_ii --threads 1 --steps test --seeds 0 1 --epochs 40 --variants $V
+    python -m benchmarks.lenstronomy_model_ii --threads 1 --steps test --seeds 0 1 --epochs 40 --variants $V \
         --train-set 'host.mass={"log_uniform": [8e11, 1.25e12]}'
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import os
 import re
-import shlex
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -55,14 +51,9 @@ import h5py
 import numpy as np
 import torch
 
-HERE = Path(__file__).resolve().parent
+from benchmarks.common import RESULTS, command_line, load, write_csv
 PRESET = "model_ii"
 CLASSES = ("no_sub", "cdm", "axion")
-
-
-def load() -> str:
-    "The 1, 5 and 15-minute load averages."
-    return "/".join(f"{v:.1f}" for v in os.getloadavg())
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -392,14 +383,6 @@ def test(run: Path, tests: dict, n_boot: int, seed: int, device) -> dict:
 # ---------------------------------------------------------------------------------------------------------------
 # tables
 
-def write_csv(rows: list, path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
-        w.writeheader()
-        w.writerows(rows)
-
-
 def agreement_markdown(rows: list, figures: dict, command: str) -> str:
     "agreement.md: per class the median and worst pixel-level differences, then the global figures."
     lines = ["# DeepLense `model_ii` against lenstronomy 1.14: noise-free images of identical parameters", "",
@@ -473,13 +456,13 @@ def main(argv: list | None = None):
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--device", default="cpu")
     p.add_argument("--work", type=Path, default=Path("lenstronomy_model_ii_work"), help="data and runs (reused)")
-    p.add_argument("--out", type=Path, default=HERE / "results" / "lenstronomy_model_ii")
+    p.add_argument("--out", type=Path, default=RESULTS / "lenstronomy_model_ii")
     a = p.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     from deeplense.core import get_device
-    from deeplense.simulate import _parse_override, preset, simulate_to_h5
+    from deeplense.simulate import parse_override, preset, simulate_to_h5
     config, device = preset(PRESET), get_device(a.device)
-    command = shlex.join(["python", "benchmarks/lenstronomy_model_ii.py", *(argv if argv is not None else sys.argv[1:])])
+    command = command_line("lenstronomy_model_ii", argv)
     data = a.work / "data"
     data.mkdir(parents=True, exist_ok=True)
     if "compare" in a.steps:
@@ -498,7 +481,7 @@ def main(argv: list | None = None):
             print(f"make: {path} in {time.perf_counter() - start:.0f} s "
                   f"({a.n_lenstronomy / (time.perf_counter() - start):.1f} images/s, load {before} -> {load()})", flush=True)
     n_all = a.train_images + a.train_images // 4
-    overrides = dict(_parse_override(t) for t in a.train_set) # the training set: the preset, or a variant of it
+    overrides = dict(parse_override(t) for t in a.train_set) # the training set: the preset, or a variant of it
     label = "".join("-" + re.sub(r"[^A-Za-z0-9.]+", "_", f"{k}={json.dumps(v)}").strip("_") for k, v in overrides.items())
     train_path = data / f"{PRESET}{label}-train-n{n_all}-seed0.h5"
     test_path = data / f"{PRESET}-test-n{a.test_images}-seed1.h5"

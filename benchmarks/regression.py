@@ -15,25 +15,23 @@ images themselves can tell (`cramer_rao`). `NAME_deeplensesim` data sets are the
 DeepLenseSim made DeepLense's data (`deeplense.simulate.DEEPLENSESIM_PRESETS`), for the comparison with their figures on
 images made like theirs.
 
-Training follows benchmarks/results.py (whose pieces are imported): a time budget per data set, the epochs planned
+Training follows benchmarks/results.py (with the pieces of benchmarks/common.py): a time budget per data set, the epochs planned
 from a one-epoch trial of the training pipeline so that the one-cycle schedule ends with the budget, a callback stopping
 at the first epoch boundary past it; `--budget-clock cpu` counts CPU time per thread, which other jobs on a shared
 machine disturb much less. Finished runs are cached in `--work` (row.json and the test predictions per run).
 
-    python benchmarks/regression.py --scale test                                    # about a minute: the pipeline's test
-    python benchmarks/regression.py --scale cpu --threads 1 --budget-clock cpu   # about 2.2 CPU-hours
-    python benchmarks/regression.py --scale gpu                                     # DeepLense's sizes, full ResNet-18
-    python benchmarks/regression.py --scale cpu --threads 1 --budget-clock cpu --datasets model_ii_deeplensesim
+    python -m benchmarks.regression --scale test                                    # about a minute: the pipeline's test
+    python -m benchmarks.regression --scale cpu --threads 1 --budget-clock cpu   # about 2.2 CPU-hours
+    python -m benchmarks.regression --scale gpu                                     # DeepLense's sizes, full ResNet-18
+    python -m benchmarks.regression --scale cpu --threads 1 --budget-clock cpu --datasets model_ii_deeplensesim
                                                              # the preset simulated as DeepLenseSim made DeepLense's data
-    python benchmarks/regression.py --scale cpu --threads 1 --budget-clock cpu --datasets model_i_deeplensesim \
+    python -m benchmarks.regression --scale cpu --threads 1 --budget-clock cpu --datasets model_i_deeplensesim \
         --train-images 30000 --width 16 --bin 2 --budget-minutes 100       # Model I's 0.260 dex: pixels binned by 2
 """
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -43,26 +41,15 @@ import h5py
 import numpy as np
 import torch
 
-from deeplense.core import get_device, make_generator, read_info
+from deeplense.core import DEFAULT_FRACTIONS, get_device, hardware, make_generator, read_info
 from deeplense.inference import expected_coverage, posterior_from_regressor, posterior_ranks
 from deeplense.models import count_parameters
-from deeplense.simulate import DEEPLENSESIM_PRESETS, preset, render_images, sample_params, simulate_to_h5
+from deeplense.simulate import DEEPLENSESIM_PRESETS, preset, render_images, sample_params
 from deeplense.train import TrainConfig, fit_h5, load_checkpoint, predict, read_history
 
-HERE = Path(__file__).resolve().parent
+from benchmarks.common import (CLOCKS, Budget, BudgetReached, add_run_arguments, command_line, hardware_sentence, load,
+                               planned_epochs, run_name, simulated_file, write_tables)
 
-
-def _results_module():
-    "benchmarks/results.py (the classification benchmark: budgets, clocks, hardware), imported by path."
-    spec = importlib.util.spec_from_file_location("deeplense_results_benchmark", HERE / "results.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-results = _results_module()
-FRACTIONS = results.FRACTIONS # train, validation, test
 TARGET = "log10_axion_mass"
 LOW, HIGH = -24.0, -22.0 # the presets' prior: m_a log-uniform on [1e-24, 1e-22] eV
 DEEPLENSE_MAE = {"model_i": 0.27, "model_ii": 0.22, "model_iii": 0.13} # DeepLense's regression (XResNet18), their data
@@ -89,7 +76,7 @@ class Scale:
 
     def n_images(self, dataset: str) -> int:
         "Images to simulate so that the training split has `n_train` of `dataset`'s preset."
-        return round(self.n_train[DATASETS[dataset]] / FRACTIONS[0])
+        return round(self.n_train[DATASETS[dataset]] / DEFAULT_FRACTIONS[0])
 
 
 SCALES = {
@@ -114,25 +101,12 @@ def simulation(dataset: str, s: Scale) -> object:
     return preset(dataset, {"classes": ["axion"], **s.overrides})
 
 
-def cached_simulation(config, n: int, path: Path, seed: int, device: torch.device) -> Path:
-    "`n` images of `config` in `path`, simulated once and reused (a stopped simulation resumes)."
-    if path.exists():
-        stored = read_info(path).config
-        if stored.get("simulation") != config.to_dict() or stored.get("seed") != seed:
-            raise ValueError(f"{path} was simulated with another configuration or seed; delete it to simulate again")
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return simulate_to_h5(config, n, path, seed=seed, device=device, progress=True)
-
-
 def dataset_files(dataset: str, scale: str, s: Scale, work: Path, seed: int, device: torch.device, flow: bool) -> tuple:
     "The training file (train/validation/test rows) and, if `flow`, the fresh file of the posterior's flow (seed + 1)."
     config = simulation(dataset, s)
     n = s.n_images(dataset)
-    data = cached_simulation(config, n, work / "data" / f"{dataset}-axion-{scale}-n{n}-seed{seed}.h5", seed, device)
-    if not flow: return data, None
-    path = work / "data" / f"{dataset}-axion-{scale}-n{s.n_flow}-seed{seed + 1}.h5"
-    return data, cached_simulation(config, s.n_flow, path, seed + 1, device)
+    data = simulated_file(config, n, work, f"{dataset}-axion-{scale}", seed, device)
+    return data, simulated_file(config, s.n_flow, work, f"{dataset}-axion-{scale}", seed + 1, device) if flow else None
 
 
 def read_rows(path: Path, rows: np.ndarray) -> tuple:
@@ -193,7 +167,7 @@ def run_dir(work: Path, scale: str, dataset: str, model_kwargs: dict, threads: i
             clock: str, bin_factor: int = 1) -> Path:
     "A run's directory: work/runs/SCALE/DATASET/resnet18-ARGUMENTS-threadsN-trainN-BUDGETmin-CLOCK[-binF] (one per setting)."
     return (work / "runs" / scale / dataset /
-            (f"{results.run_name(MODEL, model_kwargs)}-threads{threads}-train{train_images}-{budget_minutes:g}min-{clock}"
+            (f"{run_name(MODEL, model_kwargs)}-threads{threads}-train{train_images}-{budget_minutes:g}min-{clock}"
              + (f"-bin{bin_factor}" if bin_factor > 1 else "")))
 
 
@@ -212,13 +186,13 @@ def run_one(dataset: str, scale: str, s: Scale, work: Path, seed: int, budget_mi
         preprocess = {"name": "standardize"} | ({"bin": bin_factor} if bin_factor > 1 else {})
         config = TrainConfig(task="regression", batch_size=s.batch_size, lr=2e-3, preprocess=preprocess,
                              augment={"dihedral": True}, seed=seed, device=str(device), progress=False)
-        epochs, step_rate = results.planned_epochs(MODEL, model_kwargs, path, s, budget_s, device, clock, config, [TARGET])
+        epochs, step_rate = planned_epochs(MODEL, model_kwargs, path, s, budget_s, device, clock, config, [TARGET])
         config = replace(config, epochs=epochs)
-        load_before, stopped = results.load(), False
+        load_before, stopped = load(), False
         start, cpu_start = time.perf_counter(), time.process_time()
-        try: fit_h5(path, MODEL, run, config, model_kwargs, targets=[TARGET], fractions=FRACTIONS,
-                    callback=results.Budget(budget_s, results.CLOCKS[clock]))
-        except results.BudgetReached: stopped = True
+        try: fit_h5(path, MODEL, run, config, model_kwargs, targets=[TARGET], fractions=DEFAULT_FRACTIONS,
+                    callback=Budget(budget_s, CLOCKS[clock]))
+        except BudgetReached: stopped = True
         train_s, train_cpu_s = time.perf_counter() - start, (time.process_time() - cpu_start) / torch.get_num_threads()
         net, meta = load_checkpoint(run / "best.pt", device)
         rows = np.sort(meta["test_indices"].numpy())
@@ -226,14 +200,14 @@ def run_one(dataset: str, scale: str, s: Scale, work: Path, seed: int, budget_mi
         estimate = predict(net, images, meta, batch_size=256, device=device)[:, 0].double().cpu().numpy()
         row = dict(dataset=dataset, model=MODEL, params=count_parameters(net), model_kwargs=json.dumps(model_kwargs),
                    image_shape="x".join(map(str, info.image_shape)), bin=bin_factor, pixel_scale=info.config["simulation"]["pixel_scale"],
-                   vortex_mass=info.config["simulation"]["vortex"]["mass"], train_images=round(info.n * FRACTIONS[0]),
+                   vortex_mass=info.config["simulation"]["vortex"]["mass"], train_images=round(info.n * DEFAULT_FRACTIONS[0]),
                    test_images=len(rows), epochs=len(read_history(run / "history.csv")["epoch"]), planned_epochs=epochs,
                    budget_min=budget_minutes, budget_clock=clock, stopped_by_budget=stopped,
                    train_min=round(train_s / 60, 2), train_cpu_min_per_thread=round(train_cpu_s / 60, 2),
                    train_img_s=round(step_rate, 1), **{k: round(v, 4) for k, v in scores(truth, estimate).items()},
                    prior_mae=round(float(np.abs(truth - (LOW + HIGH) / 2).mean()), 4), deeplense_mae=DEEPLENSE_MAE[DATASETS[dataset]],
                    npe_mae=None, coverage68=None, coverage95=None, npe_fit_cpu_min_per_thread=None, flow_images=None,
-                   data_seed=seed, train_seed=seed, load_before=load_before, load_after=results.load(),
+                   data_seed=seed, train_seed=seed, load_before=load_before, load_after=load(),
                    threads=torch.get_num_threads(), command=command,
                    finished=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
         np.savez(run / "test_predictions.npz", rows=rows, truth=truth, estimate=estimate)
@@ -298,9 +272,9 @@ NOTES = """\
 
 
 def write_table(rows: list, out: Path, scale: str, env: dict, note: str | None):
-    "regression_{scale}.csv (every field), regression_{scale}.md (the main columns and notes); results.py's layout."
+    "regression_{scale}.csv (every field), regression_{scale}.md (the main columns and notes); the layout of results.py."
     s = SCALES[scale]
-    method = (results.hardware_sentence(env) + f" Each data set is the preset's axion class at its native resolution, "
+    method = (hardware_sentence(env) + f" Each data set is the preset's axion class at its native resolution, "
               f"log10 m_a uniform on [-24, -22]. A ResNet-18 regressor trains for "
               f"its budget (epochs planned from a one-epoch trial of the training pipeline; on the `cpu` clock the budget is "
               f"CPU time per thread), batch {s.batch_size}, one-cycle AdamW (peak learning rate 2e-3) on the mean "
@@ -309,7 +283,7 @@ def write_table(rows: list, out: Path, scale: str, env: dict, note: str | None):
               f"the checkpoint of the lowest validation loss is scored; data and training seed {rows[0]['data_seed']} "
               f"(flow set: seed {rows[0]['data_seed'] + 1}); split 80/10/10; scores on the held-out test rows. Load "
               f"averages (1/5/15 min) before and after each training run are in the table.")
-    results.write_tables(rows, out, f"regression_{scale}", f"Axion-mass regression, `{scale}` scale", note, method,
+    write_tables(rows, out, f"regression_{scale}", f"Axion-mass regression, `{scale}` scale", note, method,
                          COLUMNS, NOTES)
 
 
@@ -363,16 +337,16 @@ def main(argv: list | None = None) -> list:
                    help="training images of every data set (default: the scale's, which depends on the data set)")
     p.add_argument("--bin", type=int, default=1, help="average blocks of BIN x BIN pixels before the network (default 1: none)")
     p.add_argument("--no-npe", action="store_true", help="skip the posterior (flow) on top of each regressor")
-    results.add_run_arguments(p, "regression")
+    add_run_arguments(p, "regression")
     a = p.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     device, s = get_device(a.device), SCALES[a.scale]
     if a.train_images: s = replace(s, n_train=dict.fromkeys(s.n_train, a.train_images))
     kwargs = s.model_kwargs | ({"width": a.width} if a.width else {})
-    env = results.hardware(device)
+    env = hardware(device)
     print(f"{a.scale} scale on {env['cpu']} ({env['cores']} cores, {env['torch_threads']} threads), {device}; "
-          f"load {results.load()}", flush=True)
-    command = results.command_line("regression.py", argv)
+          f"load {load()}", flush=True)
+    command = command_line("regression", argv)
     rows = []
     for dataset in a.datasets:
         budget = a.budget_minutes if a.budget_minutes is not None else s.budget_minutes[DATASETS[dataset]]

@@ -15,25 +15,20 @@ CPU time per thread: what the run would take with the cores to itself, which oth
 much less. The table is made from every finished run of the scale in `--work`, so several invocations add up to one
 table (each row records its command).
 
-    python benchmarks/results.py --scale test                  # tiny: seconds per network (the pipeline's test)
-    python benchmarks/results.py --scale cpu --threads 2       # 6,000 training images, 6 minutes per network
-    python benchmarks/results.py --scale gpu                   # DeepLense sizes: 30,000 training images per class
-    python benchmarks/results.py --scale cpu --models resnet18 c4 --datasets model_ii --budget-clock cpu
+    python -m benchmarks.results --scale test                  # tiny: seconds per network (the pipeline's test)
+    python -m benchmarks.results --scale cpu --threads 2       # 6,000 training images, 6 minutes per network
+    python -m benchmarks.results --scale gpu                   # DeepLense sizes: 30,000 training images per class
+    python -m benchmarks.results --scale cpu --models resnet18 c4 --datasets model_ii --budget-clock cpu
 
 On Colab (GPU runtime): `!pip install -q git+https://github.com/ML4SCI/deeplense`, `!git clone -q
-https://github.com/ML4SCI/deeplense`, then `!python deeplense/benchmarks/results.py --scale gpu`. Finished runs are
+https://github.com/ML4SCI/deeplense`, then `!cd deeplense && python -m benchmarks.results --scale gpu`. Finished runs are
 kept in `--work` and reused, so a disconnected session continues where it stopped (delete a run's directory to redo
 it); `--models`/`--datasets` split the work over sessions.
 """
 from __future__ import annotations
 
 import argparse
-import csv
-import importlib.util
 import json
-import os
-import shlex
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -43,18 +38,17 @@ import h5py
 import numpy as np
 import torch
 
-from deeplense.core import get_device, read_info
+from deeplense.core import DEFAULT_FRACTIONS, get_device, hardware, read_info
 from deeplense.evaluate import evaluate
-from deeplense.models import MODEL_NAMES, build_model, count_parameters, export_model
-from deeplense.core import hardware # the machine a timing was taken on: one function for every report
-from deeplense.simulate import DEEPLENSESIM_PRESETS, PRESETS, preset, simulate_to_h5
-from deeplense.datasets import LensDataset
-from deeplense.train import TrainConfig, fit, fit_h5, load_checkpoint, predict, read_history
+from deeplense.models import MODEL_NAMES, count_parameters, export_model
+from deeplense.simulate import DEEPLENSESIM_PRESETS, PRESETS, preset
+from deeplense.train import TrainConfig, fit_h5, load_checkpoint, predict, read_history
 
-HERE = Path(__file__).resolve().parent
+from benchmarks.common import (CLOCKS, Budget, BudgetReached, add_run_arguments, command_line, hardware_sentence, load,
+                               planned_epochs, run_name, simulated_file, write_tables)
+
 DATASETS = tuple(PRESETS) # model_i, model_ii, model_iii, lens_finding, then the NAME_deeplensesim and NAME_varied variants
 OWN_DATASETS = [d for d in DATASETS if d not in DEEPLENSESIM_PRESETS] # the default run
-FRACTIONS = (0.8, 0.1, 0.1) # train, validation, test
 TINY_EQUIVARIANT = {"channels": [16, 16, 32, 32], "hidden": 16}
 
 
@@ -74,7 +68,7 @@ class Scale:
     def n_images(self, n_classes: int) -> int:
         "Images to simulate so that the training split has `n_train` (or `per_class` per class) of them."
         n_train = self.n_train if self.n_train is not None else self.per_class * n_classes
-        return round(n_train / FRACTIONS[0])
+        return round(n_train / DEFAULT_FRACTIONS[0])
 
 
 SCALES = {
@@ -90,52 +84,11 @@ SCALES = {
 }
 
 
-class BudgetReached(Exception):
-    "Raised by `Budget` at the first epoch boundary past the time budget; fit has saved that epoch's checkpoints."
-
-
-def cpu_clock() -> float:
-    "This process's CPU time per torch thread [s]: what the wall clock would read if no other job shared the cores."
-    return time.process_time() / torch.get_num_threads()
-
-
-CLOCKS = {"wall": time.perf_counter, "cpu": cpu_clock}
-
-
-class Budget:
-    "fit's `callback`: stops the training at the first epoch boundary past `seconds` on `clock` after its creation."
-    def __init__(self, seconds: float, clock=time.perf_counter):
-        self.seconds, self.clock, self.start = seconds, clock, clock()
-    def __call__(self, history: dict):
-        if self.clock() - self.start >= self.seconds: raise BudgetReached
-
-
-def _speed_module():
-    "benchmarks/train.py (its `images_per_second` times a training step), imported by path."
-    spec = importlib.util.spec_from_file_location("deeplense_speed_benchmark", HERE / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def load() -> str:
-    "The 1, 5 and 15-minute load averages."
-    return "/".join(f"{v:.1f}" for v in os.getloadavg())
-
-
 def dataset_file(name: str, scale: str, work: Path, seed: int, device: torch.device) -> Path:
     "The simulated data set `name` of `scale`, made once and reused (a stopped simulation resumes)."
     s = SCALES[scale]
     config = preset(name, s.overrides)
-    n = s.n_images(len(config.classes))
-    path = work / "data" / f"{name}-{scale}-n{n}-seed{seed}.h5"
-    if path.exists():
-        stored = read_info(path).config
-        if stored.get("simulation") != config.to_dict() or stored.get("seed") != seed:
-            raise ValueError(f"{path} was simulated with another configuration or seed; delete it to simulate again")
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return simulate_to_h5(config, n, path, seed=seed, device=device, progress=True)
+    return simulated_file(config, s.n_images(len(config.classes)), work, f"{name}-{scale}", seed, device)
 
 
 def preprocess_spec(path: Path) -> dict:
@@ -145,31 +98,6 @@ def preprocess_spec(path: Path) -> dict:
     with h5py.File(path) as f: sample = f["images"][:256]
     clip = float(np.percentile(np.abs(sample[sample != 100]), 99)) # masked pixels are 100, as in the challenge's files
     return {"name": "cmu_deeplens", "vmin": -clip, "vmax": clip}
-
-
-def planned_epochs(model: str, kwargs: dict, path: Path, s: Scale, budget_s: float, device: torch.device,
-                   clock: str, config: TrainConfig, targets: list | None = None) -> tuple:
-    """Epochs that fill `budget_s` on `clock`, and the training speed (images/s), timed on a one-epoch trial of the
-    run's own pipeline (HDF5 reads, preprocessing, augmentation, validation) on the file's first rows. Timing bare
-    training steps instead overestimated the speed by about 1.5x on 1 CPU thread, so that the budget stopped the
-    one-cycle schedule two thirds of the way through, before its learning rate had come down."""
-    info = read_info(path)
-    n_out = len(targets) if targets else 1 if len(info.class_names) == 2 else len(info.class_names)
-    net = build_model(model, info.image_shape[0], n_out, **kwargs).to(device)
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(s.batch_size, *info.image_shape, generator=gen).to(device)
-    y = torch.randint(0, n_out, (s.batch_size,), generator=gen).to(device)
-    rate, _ = _speed_module().images_per_second(net, x, y, steps=2, train=True) # a first look, to size the trial
-    n_train, n_val = (round(info.n * f) for f in FRACTIONS[:2])
-    n_trial = int(min(n_train, max(4 * s.batch_size, s.timing_s * rate)))
-    rows = np.arange(n_trial + max(1, round(n_trial * n_val / n_train)))
-    target = list(targets) if targets else "label"
-    train, val = LensDataset(path, indices=rows[:n_trial], target=target), LensDataset(path, indices=rows[n_trial:], target=target)
-    start = CLOCKS[clock]()
-    task = config.task if config.task != "auto" else "regression" if targets else "binary" if n_out == 1 else "multiclass"
-    fit(net, train, val, replace(config, epochs=1, progress=False, task=task))
-    per_image = (CLOCKS[clock]() - start) / n_trial # a training step and its share of the validation
-    return int(np.clip(round(budget_s / (per_image * n_train)), 1, s.max_epochs)), 1 / per_image
 
 
 def inference_rate(checkpoint: Path, path: Path, device: torch.device, batch_size: int) -> float:
@@ -184,11 +112,6 @@ def inference_rate(checkpoint: Path, path: Path, device: torch.device, batch_siz
     predict(model, x, meta, batch_size, device)
     if device.type == "cuda": torch.cuda.synchronize(device)
     return len(x) / (time.perf_counter() - start)
-
-
-def run_name(model: str, kwargs: dict) -> str:
-    "A run's directory name: the network and its build_model arguments, e.g. resnet18-width11."
-    return "-".join([model, *(f"{k}{json.dumps(v).replace(' ', '')}" for k, v in sorted(kwargs.items()))])
 
 
 def run_one(dataset: str, model: str, scale: str, work: Path, seed: int, budget_minutes: float, clock: str,
@@ -217,7 +140,7 @@ def run_one(dataset: str, model: str, scale: str, work: Path, seed: int, budget_
     net, _ = load_checkpoint(run / "best.pt", "cpu")
     binary = len(info.class_names) == 2
     row = dict(dataset=dataset, model=model, params=count_parameters(net), model_kwargs=json.dumps(model_kwargs),
-               train_images=round(info.n * FRACTIONS[0]), test_images=metrics["n"],
+               train_images=round(info.n * DEFAULT_FRACTIONS[0]), test_images=metrics["n"],
                image_shape="x".join(map(str, info.image_shape)), epochs=epochs_done, planned_epochs=epochs,
                budget_min=budget_minutes, budget_clock=clock, stopped_by_budget=stopped,
                train_min=round(train_s / 60, 2), train_cpu_min_per_thread=round(train_cpu_s / 60, 2),
@@ -258,36 +181,6 @@ def finished_rows(work: Path, scale: str) -> list:
     "The rows of every finished run of `scale` in `work` (this and earlier invocations), by data set and network."
     rows = [json.loads(p.read_text()) for p in (work / "runs" / scale).glob("*/*/row.json")]
     return sorted(rows, key=lambda r: (DATASETS.index(r["dataset"]), MODEL_NAMES.index(r["model"]), r["params"]))
-
-
-def write_tables(rows: list, # one dict per run, with `command` and `finished`
-                 out: Path, # the folder of the tables
-                 stem: str, # file name without suffix, e.g. results_cpu
-                 title: str, # the Markdown title
-                 note: str | None, # a remark printed above the table
-                 method: str, # the paragraph on the hardware and the method, above the table
-                 columns: dict, # row key -> (Markdown header, format)
-                 footer: str): # text below the table (references, notes)
-    "STEM.csv (every field of every row) and STEM.md (the commands, the note, the method, the main columns, the footer)."
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / f"{stem}.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
-        w.writeheader()
-        w.writerows(rows)
-    commands = list(dict.fromkeys(r["command"] for r in rows))
-    lines = [f"# {title}", "", "Made with " + ", then ".join(f"`{c}`" for c in commands)
-             + f" (finished {max(r['finished'] for r in rows)}).", ""]
-    if note: lines += [f"**Note:** {note}", ""]
-    lines += [method, "", "| " + " | ".join(h for h, _ in columns.values()) + " |", "|" + "---|" * len(columns)]
-    cells = lambda r: ("" if r.get(k) is None else f.format(r[k]) for k, (_, f) in columns.items())
-    lines += ["| " + " | ".join(cells(r)) + " |" for r in rows]
-    (out / f"{stem}.md").write_text("\n".join(lines + ["", footer]))
-
-
-def hardware_sentence(env: dict) -> str:
-    "The tables' first words: the machine of `hardware()`."
-    return (f"Hardware: {env['cpu']}, {env['cores']} cores, torch {env['torch']}, device {env['device']}"
-            + (f" ({env['gpu']})" if env["gpu"] else "") + f"; Python {env['python']}.")
 
 
 def write_table(rows: list, out: Path, scale: str, env: dict, note: str | None):
@@ -341,28 +234,6 @@ def _kwargs_arg(text: str) -> tuple:
     except json.JSONDecodeError as e: raise argparse.ArgumentTypeError(f"not valid JSON in {text!r}: {e}") from None
 
 
-def add_run_arguments(p: argparse.ArgumentParser, stem: str):
-    "The options every benchmark of this folder shares: clock, seed, threads, device, work and output folders, note."
-    p.add_argument("--budget-clock", choices=CLOCKS, default="wall",
-                   help="wall: the budget is wall-clock time; cpu: CPU time per thread, which other jobs on a shared "
-                        "machine disturb much less (the time the training would take if it had the cores alone)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the simulation, the split and the training")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--device", default=None, help="cpu, cuda, mps, ...; default: CUDA, then MPS, then CPU")
-    p.add_argument("--work", type=Path, default=Path(f"{stem}_work"), help="simulated data and runs (reused)")
-    p.add_argument("--out", type=Path, default=HERE / "results", help=f"where {stem}_SCALE.csv, .md and .png go")
-    p.add_argument("--note", default=None, help="a remark printed above the table (e.g. the machine was shared)")
-
-
-def command_line(script: str, # a file of benchmarks/
-                 argv: list | None, # the arguments; None: the process's
-                ) -> str:
-    "The command that ran `script`, for the tables, without its --note (a remark, not a setting)."
-    args = list(argv if argv is not None else sys.argv[1:])
-    if "--note" in args: args = args[:args.index("--note")] + args[args.index("--note") + 2:]
-    return shlex.join(["python", f"benchmarks/{script}", *args])
-
-
 def main(argv: list | None = None) -> list:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scale", choices=SCALES, required=True)
@@ -381,7 +252,7 @@ def main(argv: list | None = None) -> list:
     env = hardware(device)
     print(f"{a.scale} scale on {env['cpu']} ({env['cores']} cores, {env['torch_threads']} threads), {device}; "
           f"budget {budget:g} min per network; load {load()}", flush=True)
-    command = command_line("results.py", argv)
+    command = command_line("results", argv)
     rows = []
     for dataset in a.datasets:
         for model in a.models:

@@ -7,10 +7,10 @@ reference of the same group. Beside the wall-clock rate it prints images per CPU
 threads), which other jobs on a shared machine disturb much less; the ratios to the reference use it. The load
 average is printed beside every line.
 
-    python benchmarks/train.py                      # full comparison, 64x64, batch 32, 1 band, 3 classes
-    python benchmarks/train.py --quick              # a quick look: 2 timed steps, the reference 1 step of 8 images
-    python benchmarks/train.py --threads 1          # per-CPU-second rates that a loaded machine disturbs least
-    python benchmarks/train.py --models c4 c8 --no-reference --steps 10
+    python -m benchmarks.train                      # full comparison, 64x64, batch 32, 1 band, 3 classes
+    python -m benchmarks.train --quick              # a quick look: 2 timed steps, the reference 1 step of 8 images
+    python -m benchmarks.train --threads 1          # per-CPU-second rates that a loaded machine disturbs least
+    python -m benchmarks.train --models c4 c8 --no-reference --steps 10
 """
 from __future__ import annotations
 

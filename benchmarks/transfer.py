@@ -2,7 +2,7 @@
 of the same classes, e.g. a network trained on `model_ii` (one host, one shear, one source size) on `model_ii_varied`
 (all of them drawn per image, tNFW subhalos), and back.
 
-    python benchmarks/transfer.py --work results_work --scale cpu --datasets model_ii model_ii_varied model_iii model_iii_varied
+    python -m benchmarks.transfer --work results_work --scale cpu --datasets model_ii model_ii_varied model_iii model_iii_varied
 
 The rows (test set = the network's held-out test rows of its own file; the same row numbers of the other files,
 which it never saw) go to transfer_{scale}.csv and .md in `--out`, beside `results.py`'s table.
@@ -18,10 +18,8 @@ import torch
 from deeplense.core import hardware, read_info
 from deeplense.evaluate import evaluate
 
-HERE = Path(__file__).resolve().parent
-
-
-import results # benchmarks/results.py: scripts of this folder run with it on sys.path
+from benchmarks.common import RESULTS, command_line, hardware_sentence, load, write_tables
+from benchmarks.results import SCALES
 
 COLUMNS = {"trained_on": ("trained on", "{}"), "model": ("network", "{}"), "tested_on": ("tested on", "{}"),
            "test_images": ("test images", "{:,}"), "macro_auc": ("macro AUC", "{:.4f}"), "accuracy": ("accuracy", "{:.3f}"),
@@ -37,22 +35,22 @@ def data_file(work: Path, dataset: str, scale: str) -> Path:
 
 def main(argv: list | None = None) -> list:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--scale", choices=results.SCALES, required=True)
+    p.add_argument("--scale", choices=SCALES, required=True)
     p.add_argument("--datasets", nargs="+", required=True, help="data sets whose networks and test rows to cross")
     p.add_argument("--work", type=Path, default=Path("results_work"), help="results.py's work folder")
-    p.add_argument("--out", type=Path, default=HERE / "results", help="where transfer_SCALE.csv and .md go")
+    p.add_argument("--out", type=Path, default=RESULTS, help="where transfer_SCALE.csv and .md go")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--note", default=None, help="a remark printed above the table")
     a = p.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
-    command = results.command_line("transfer.py", argv)
+    command = command_line("transfer", argv)
     files = {d: data_file(a.work, d, a.scale) for d in a.datasets}
     rows = []
     for trained in a.datasets:
         for checkpoint in sorted(r.with_name("best.pt") for r in (a.work / "runs" / a.scale / trained).glob("*/row.json")):
             for tested, path in files.items():
                 if read_info(path).class_names != read_info(files[trained]).class_names: continue
-                before = results.load()
+                before = load()
                 metrics = evaluate(checkpoint, path, checkpoint.parent / "transfer" / tested, indices="test", device="cpu",
                                    n_equivariance=2)
                 rows.append(dict(trained_on=trained, model=checkpoint.parent.name, tested_on=tested, test_images=metrics["n"],
@@ -61,10 +59,10 @@ def main(argv: list | None = None) -> list:
                                  finished=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")))
                 print(f"{trained:<18} {checkpoint.parent.name:<28} on {tested:<18} macro AUC {rows[-1]['macro_auc']:.4f}  "
                       f"accuracy {rows[-1]['accuracy']:.3f}", flush=True)
-    method = (results.hardware_sentence(hardware(torch.device("cpu"))) + " Each network of results.py's table (its best "
+    method = (hardware_sentence(hardware(torch.device("cpu"))) + " Each network of results.py's table (its best "
               "checkpoint) scores the test rows of every data set with the same classes: its own held-out rows, and the "
               "same row numbers of the other files, which it never saw.")
-    results.write_tables(rows, a.out, f"transfer_{a.scale}", f"Transfer between data sets, `{a.scale}` scale", a.note, method,
+    write_tables(rows, a.out, f"transfer_{a.scale}", f"Transfer between data sets, `{a.scale}` scale", a.note, method,
                  COLUMNS, "")
     return rows
 

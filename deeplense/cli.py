@@ -6,36 +6,116 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
+import json
+import os
 import sys
 
+
 # %% auto #0
-__all__ = ['CLI_MODULES', 'USER_ERRORS', 'build_parser', 'main']
+__all__ = ['COMMANDS', 'CLI_MODULES', 'USER_ERRORS', 'INTERRUPTED', 'ARGUMENT_TYPES', 'build_parser', 'main', 'json_argument',
+           'json_object', 'json_array', 'option', 'add_dataclass_arguments', 'dataclass_from_args']
 
 # %% ../nbs/11_cli.ipynb #f1400c51
-CLI_MODULES = ["quickstart", "simulate", "download", "datasets", "train", "evaluate", "find", "inference", "docs"] # modules with an `add_cli(subparsers)`, in the order `deeplense --help` lists them
-USER_ERRORS = (ValueError, TypeError, KeyError, OSError, FloatingPointError, ImportError)
-# OSError: files, disks, network; FloatingPointError: a NaN loss; ImportError: an optional dependency is missing
+COMMANDS = { # command -> (the module whose `add_cli(subparsers)` adds it, the help line of `deeplense --help`), in its order
+    "quickstart": ("quickstart", "the whole pipeline on simulated data, with a report (start here)"),
+    "simulate": ("simulate", "simulate a lensing data set into an HDF5 file"),
+    "download": ("download", "download and unpack a public data set (resumable, verified)"),
+    "convert": ("datasets", "convert downloaded data sets to DeepLense's HDF5 layout"),
+    "train": ("train", "train a model on a DeepLense HDF5 file"),
+    "evaluate": ("evaluate", "score a trained classifier on a DeepLense HDF5 file"),
+    "find": ("find", "find lens candidates in survey images with a trained lens finder"),
+    "infer": ("inference", "posterior samples of every lens in an HDF5 file"),
+    "docs": ("docs", "render the documentation (offline when quarto is absent) and check it"),
+}
+CLI_MODULES = list(dict.fromkeys(module for module, _ in COMMANDS.values())) # modules with an `add_cli(subparsers)`
 
-def build_parser() -> argparse.ArgumentParser:
-    "The `deeplense` argument parser with every module's subcommands."
+def build_parser(commands: list | None = None, # commands whose module to import for their full options (default: all)
+                ) -> argparse.ArgumentParser:
+    "The `deeplense` argument parser: every command, with its options where its module was imported."
     from deeplense import __version__
     parser = argparse.ArgumentParser(prog="deeplense", description="DeepLense: dark matter with strong lensing.")
     parser.add_argument("--version", action="version", version=f"deeplense {__version__}")
+    parser.add_argument("--traceback", action="store_true",
+                        help="show the traceback of any error (also with the environment variable DEEPLENSE_TRACEBACK=1)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in CLI_MODULES: importlib.import_module(f"deeplense.{name}").add_cli(sub)
+    full = {COMMANDS[c][0] for c in COMMANDS if commands is None or c in commands}
+    for module in CLI_MODULES:
+        if module in full: importlib.import_module(f"deeplense.{module}").add_cli(sub)
+        else:
+            for name, (m, help) in COMMANDS.items():
+                if m == module: sub.add_parser(name, help=help, add_help=False) # a placeholder: never parses
     return parser
+
+
+# %% ../nbs/11_cli.ipynb #39cc281c
+USER_ERRORS = (ValueError, OSError, FloatingPointError, ImportError)
+# ValueError: a bad value or file; OSError: files, disks, network; FloatingPointError: a NaN loss; ImportError: an optional dependency is missing
+INTERRUPTED = ("interrupted; what was written is kept (simulate and convert continue when run again, "
+               "train with --resume)") # Ctrl-C's line when the interrupt carries no message
 
 def main(argv: list | None = None, # arguments (default: sys.argv[1:])
         ) -> int:
     "Run one `deeplense` command; returns the exit status (2 for a user error, 130 for Ctrl-C, with a one-line message)."
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None) # the top-level options take no value
+    args = build_parser([command]).parse_args(argv)
+    show_traceback = args.traceback or os.environ.get("DEEPLENSE_TRACEBACK", "0") not in ("", "0")
     try: return args.run(args) or 0
     except USER_ERRORS as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"deeplense {args.command}: error: {msg}", file=sys.stderr)
+        if show_traceback: raise
+        print(f"deeplense {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt: # what is written stays: simulate and convert resume, train with --resume
-        print(f"deeplense {args.command}: interrupted; what was written is kept (simulate and convert continue when run "
-              "again, train with --resume)", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        if show_traceback: raise
+        print(f"deeplense {args.command}: {e if str(e) else INTERRUPTED}", file=sys.stderr)
         return 130
+
+# %% ../nbs/11_cli.ipynb #7b5cba65
+def json_argument(text: str) -> object:
+    "The JSON value of a command-line argument (argparse names the argument when it is not valid JSON)."
+    try: return json.loads(text)
+    except json.JSONDecodeError as e: raise argparse.ArgumentTypeError(f"not valid JSON ({e}): {text!r}") from None
+
+def json_object(text: str) -> dict:
+    "A command-line argument that must be a JSON object, e.g. '{\"width\": 16}'."
+    value = json_argument(text)
+    if not isinstance(value, dict): raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"name\": ...}}', got {text!r}")
+    return value
+
+def json_array(text: str) -> list:
+    "A command-line argument that must be a JSON array, e.g. '[16, 32]'."
+    value = json_argument(text)
+    if not isinstance(value, list): raise argparse.ArgumentTypeError(f"expected a JSON array like '[1, 2]', got {text!r}")
+    return value
+
+ARGUMENT_TYPES = {"int": int, "float": float, "str": str, "dict": json_object, "list": json_array}
+
+def option(default, # the field's default
+           help: str, # what the option sets, with units
+           choices: tuple | None = None, # the valid values, if only some are
+          ) -> dataclasses.Field:
+    "A dataclass field that `add_dataclass_arguments` turns into a command-line option."
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+
+def add_dataclass_arguments(parser: argparse.ArgumentParser, # the command's parser
+                            cls: type, # a dataclass whose fields have defaults (e.g. made by `option`)
+                            help_prefix: str = "", # put before each help, e.g. "detection: "
+                           ):
+    "One `--field-name` option per field of the dataclass `cls`, with the field's default, help and choices."
+    for f in dataclasses.fields(cls):
+        kind = (f.type if isinstance(f.type, str) else f.type.__name__).removesuffix(" | None")
+        if kind != "bool" and kind not in ARGUMENT_TYPES:
+            raise TypeError(f"{cls.__name__}.{f.name} has type {f.type!r}, which has no command-line parser")
+        help = help_prefix + f.metadata.get("help", f.name.replace("_", " "))
+        if f.default is not None and "default" not in help: help += f" (default {f.default})"
+        kw = dict(action=argparse.BooleanOptionalAction) if kind == "bool" else dict(type=ARGUMENT_TYPES[kind])
+        if f.metadata.get("choices"): kw["choices"] = f.metadata["choices"]
+        parser.add_argument("--" + f.name.replace("_", "-"), default=f.default, help=help, **kw)
+
+def dataclass_from_args(cls: type, # the dataclass given to `add_dataclass_arguments`
+                        args: argparse.Namespace, # the parsed arguments
+                       ) -> object:
+    "The dataclass `cls` made from the options that `add_dataclass_arguments` added."
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})

@@ -19,7 +19,7 @@ from astropy.io import fits
 from astropy.table import Table
 from tqdm import tqdm
 
-from .core import H5Writer, make_generator, read_info, unknown_name_error
+from .core import DEFAULT_FRACTIONS, H5Writer, make_generator, read_info, unknown_name_error
 from .download import CHALLENGE_BANDS, DEEPLENSE_CLASSES # the data sets' band order and class folders
 
 # %% auto #0
@@ -335,7 +335,7 @@ class ChunkBatchSampler(torch.utils.data.Sampler):
 
 # %% ../nbs/04_datasets.ipynb #17edc2bb
 def split_indices(labels, # (N,) class labels (array, list or tensor)
-                  fractions: tuple = (0.8, 0.1, 0.1), # train, validation, test; non-negative, summing to 1
+                  fractions: tuple = DEFAULT_FRACTIONS, # train, validation, test; non-negative, summing to 1
                   seed: int = 0, # the same seed gives the same split
                  ) -> dict:
     "Stratified, deterministic split of `range(N)`: dict(train=, val=, test=) of sorted int64 index arrays."

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from .core import read_info
 from .datasets import LensDataset
-from .metrics import (_check_probs, accuracy, average_precision, binned_metrics, classification_metrics,
+from .metrics import (check_probs, accuracy, average_precision, binned_metrics, classification_metrics,
                                confident_mistakes, confusion_matrix, expected_calibration_error, one_vs_rest_auc,
                                precision_recall_curve, reliability, roc_curve, tpr0, tpr10)
 from .models import invariance_error, rotate_images
@@ -43,7 +43,7 @@ def _positive_classes(k: int) -> range: return range(1, 2) if k == 2 else range(
 
 def _plot_inputs(labels, probs, class_names, ax: Axes | None) -> tuple:
     "Checked `labels` and `probs`, K class names (default: the indices) and the axes to draw in."
-    labels, probs = _check_probs(labels, probs)
+    labels, probs = check_probs(labels, probs)
     k = probs.shape[1]
     names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
     if len(names) != k: raise ValueError(f"{len(names)} class names for {k} columns of probabilities")

@@ -28,12 +28,13 @@ from scipy.spatial import cKDTree
 from torch import nn
 from tqdm.auto import tqdm
 
-from .core import get_device, make_generator, read_info
+from .cli import add_dataclass_arguments, dataclass_from_args, option
+from .core import get_device, read_info
 
 # %% auto #0
-__all__ = ['FLAGS', 'FITS_SUFFIXES', 'SurveyField', 'read_field', 'mock_survey_field', 'DetectionConfig', 'detect', 'galaxy_like',
-           'match', 'tile_slices', 'deduplicate', 'detect_field', 'cutouts', 'load_lens_finder', 'lens_scores',
-           'read_positions', 'contact_sheet', 'find_lenses', 'write_candidates', 'add_cli']
+__all__ = ['FLAGS', 'FITS_SUFFIXES', 'SurveyField', 'read_field', 'DetectionConfig', 'detect', 'galaxy_like', 'match',
+           'tile_slices', 'deduplicate', 'detect_field', 'cutouts', 'load_lens_finder', 'lens_scores', 'read_positions',
+           'stamp_chunks', 'rank_candidates', 'contact_sheet', 'write_candidates', 'find_lenses', 'add_cli']
 
 # %% ../nbs/09_find.ipynb #eb7d47f7
 @dataclass
@@ -87,77 +88,19 @@ def read_field(paths: list, # one FITS file per band, in the channel order of th
             raise ValueError(f"{p} has another WCS than {paths[0]}: resample the bands onto one pixel grid first")
     return SurveyField(paths, bands, wcss[0], names)
 
-# %% ../nbs/09_find.ipynb #38539516
-def _tan_wcs(shape: tuple, pixel_scale: float, center: tuple) -> WCS:
-    "A north-up TAN WCS of an (H, W) image centred on (RA, Dec) [deg] with `pixel_scale` [arcsec/pixel]."
-    w = WCS(naxis=2)
-    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-    w.wcs.crval = list(center)
-    w.wcs.crpix = [(shape[1] + 1) / 2, (shape[0] + 1) / 2]
-    w.wcs.cdelt = [-pixel_scale / 3600, pixel_scale / 3600]
-    w.wcs.cunit = ["deg", "deg"]
-    return w
-
-def mock_survey_field(out_dir: str | Path, # folder for the FITS files
-                      n_lenses: int = 8, # lenses to place
-                      n_non_lenses: int = 24, # non-lenses (lens galaxies without a lensed source) to place
-                      shape: tuple = (1024, 1024), # field (H, W) [pixels]: room for 100 stamps of 101 px
-                      seed: int = 0,
-                      config=None, # a `SimulationConfig` with classes non_lens and lens; default: preset lens_finding
-                      center: tuple = (150.1, 2.2), # field centre (RA, Dec) [deg]
-                      prefix: str = "field", # files are {prefix}_{band}.fits
-                     ) -> tuple[list, Table]: # (FITS paths in band order, truth table: id, x, y, ra, dec, label)
-    "Write a noisy multi-band field with simulated lenses and non-lenses at known positions, one FITS file per band."
-    from deeplense.lensing import add_noise
-    from deeplense.simulate import band_key, override, preset, simulate_batch
-    config = preset("lens_finding") if config is None else config
-    if sorted(config.classes) != ["lens", "non_lens"]: raise ValueError(f"config needs classes non_lens and lens, got {config.classes}")
-    units = [b.flux_unit for b in config.bands] # the stamps are made in e-/s, the noise added in e-/s, then the units applied
-    changes = {"noise": False, "mask": None} | {f"bands.{i}.flux_unit": 1.0 for i in range(len(units))}
-    if config.survey is not None: changes |= {"survey.neighbours": 0.0, "survey.stars": 0.0} # the field places the objects
-    stamps_config = override(config, changes)
-    s, n = config.n_pix, n_lenses + n_non_lenses
-    cols, rows = (shape[1] - s) // s, (shape[0] - s) // s # grid cells of side s, a margin of s/2 all round
-    if n > rows * cols: raise ValueError(f"{n} objects of {s} px do not fit in a {shape} field; at most {rows * cols}")
-    g = make_generator(seed)
-    cells = torch.randperm(rows * cols, generator=g)[:n]
-    jitter = torch.randint(-(s // 8), s // 8 + 1, (n, 2), generator=g)
-    ys, xs = (s + (cells // cols) * s + jitter[:, 0]).numpy(), (s + (cells % cols) * s + jitter[:, 1]).numpy()
-    labels = torch.tensor([config.classes.index("lens")] * n_lenses + [config.classes.index("non_lens")] * n_non_lenses)
-    images, _, params = simulate_batch(stamps_config, n, g, labels=labels)
-    field = torch.zeros((len(config.bands),) + tuple(shape), dtype=torch.float32)
-    for img, x, y in zip(images, xs, ys):
-        field[:, y - s // 2:y - s // 2 + s, x - s // 2:x - s // 2 + s] += img
-    wcs = _tan_wcs(shape, config.pixel_scale, center)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for c, band in enumerate(config.bands):
-        t, rms = (params[band_key(k, band, config)][0].item() for k in ("exposure_time", "background_rms"))
-        noisy = add_noise(field[c], t, rms, g) * units[c] # params hold the band's total exposure time, hence num_exposures=1
-        header = wcs.to_header()
-        header["BAND"] = band.name
-        header["BUNIT"] = "e-/s" if units[c] == 1 else "flux of an AB magnitude 0 source (the lens-finding challenge's unit)"
-        paths.append(out_dir / f"{prefix}_{band.name}.fits")
-        fits.PrimaryHDU(noisy.numpy(), header=header).writeto(paths[-1], overwrite=True)
-    ra, dec = wcs.pixel_to_world_values(xs, ys)
-    truth = Table(dict(id=np.arange(n), x=xs.astype(np.float64), y=ys.astype(np.float64), ra=ra, dec=dec,
-                       label=(labels == config.classes.index("lens")).numpy().astype(np.int64)))
-    return paths, truth
-
 # %% ../nbs/09_find.ipynb #cc6a682e
 @dataclass
 class DetectionConfig:
     "Settings of the source detection and of the galaxy cuts; sizes in pixels."
-    nsigma: float = 1.5 # threshold in units of the smoothed noise
-    n_pixels: int = 10 # minimum connected pixels of a source
-    box_size: int = 64 # background mesh box [pixels]
-    kernel_fwhm: float = 3.0 # smoothing before detection [pixels]
-    deblend: bool = False # split blended segments (this also splits arcs from their lens galaxy)
-    min_snr: float = 10.0 # galaxy cut: signal-to-noise ratio of the segment
-    min_size: float = 2.0 # galaxy cut: moment semi-major axis [pixels]
-    max_size: float = 30.0 # galaxy cut: moment semi-major axis [pixels]
-    max_ellipticity: float = 0.8 # galaxy cut: 1 - b/a
+    nsigma: float = option(1.5, "threshold in units of the smoothed noise")
+    n_pixels: int = option(10, "minimum connected pixels of a source")
+    box_size: int = option(64, "background mesh box [pixels]")
+    kernel_fwhm: float = option(3.0, "smoothing before detection [pixels]")
+    deblend: bool = option(False, "split blended segments (this also splits arcs from their lens galaxy)")
+    min_snr: float = option(10.0, "galaxy cut: signal-to-noise ratio of the segment")
+    min_size: float = option(2.0, "galaxy cut: moment semi-major axis [pixels]")
+    max_size: float = option(30.0, "galaxy cut: moment semi-major axis [pixels]")
+    max_ellipticity: float = option(0.8, "galaxy cut: 1 - b/a")
 
     def __post_init__(self):
         for f in fields(self):
@@ -360,17 +303,10 @@ def lens_scores(model: nn.Module, # a lens classifier in eval mode
     p = torch.stack([probability(dihedral_transform(images, k)) for k in range(8)]).mean(0) if tta else probability(images)
     return p.double().cpu().numpy()
 
-# %% ../nbs/09_find.ipynb #642b5d29
+# %% ../nbs/09_find.ipynb #365ecdc7
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
 
 def _is_fits(p: Path) -> bool: return p.name.lower().endswith(FITS_SUFFIXES)
-
-def _fit_stamps(images: np.ndarray, size: int, fill_value: float) -> tuple[np.ndarray, np.ndarray]:
-    "(N, C, H, W) stamps centre-cropped or padded to `size`, with flags."
-    n, _, h, w = images.shape
-    parts = [cutouts(list(im), [(w - 1) / 2], [(h - 1) / 2], size, fill_value, subtract_sky=False) for im in images]
-    if not parts: return np.zeros((0, images.shape[1], size, size), np.float32), np.zeros(0, np.int64)
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 def _column(table: Table, name: str, path: Path, required: bool = True):
     "A column by case-insensitive name."
@@ -393,6 +329,14 @@ def read_positions(path: str | Path, # a CSV or FITS table with columns ra, dec 
     x, y = wcs.world_to_pixel_values(ra, dec)
     return Table(dict(id=np.arange(1, len(t) + 1) if ids is None else ids, x=x, y=y, ra=ra, dec=dec))
 
+# %% ../nbs/09_find.ipynb #37867e74
+def _fit_stamps(images: np.ndarray, size: int, fill_value: float) -> tuple[np.ndarray, np.ndarray]:
+    "(N, C, H, W) stamps centre-cropped or padded to `size`, with flags."
+    n, _, h, w = images.shape
+    parts = [cutouts(list(im), [(w - 1) / 2], [(h - 1) / 2], size, fill_value, subtract_sky=False) for im in images]
+    if not parts: return np.zeros((0, images.shape[1], size, size), np.float32), np.zeros(0, np.int64)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
 def _field_chunks(field: SurveyField, positions: Table, size: int, chunk: int, workers: int, fill_value: float):
     "(rows, stamps, flags) of the positions, chunk by chunk, the stamps cut in `workers` threads."
     for start in range(0, len(positions), chunk):
@@ -402,14 +346,15 @@ def _field_chunks(field: SurveyField, positions: Table, size: int, chunk: int, w
         yield rows, np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 def _h5_chunks(path: Path, size: int, chunk: int, fill_value: float):
-    "(rows, stamps, flags) of a DeepLense HDF5 file of stamps, chunk by chunk."
+    "(rows, stamps, flags) of a DeepLense HDF5 file of stamps, chunk by chunk; `id` is the file's ID parameter if it has one."
     info = read_info(path)
     with h5py.File(path, "r") as f:
         params = {k.lower(): f[f"params/{k}"] for k in info.param_names}
         for start in range(0, info.n, chunk):
             stop = min(start + chunk, info.n)
             ra, dec = (params[k][start:stop] if k in params else np.full(stop - start, np.nan) for k in ("ra", "dec"))
-            rows = Table(dict(id=np.arange(start, stop), x=np.full(stop - start, np.nan), y=np.full(stop - start, np.nan),
+            ids = params["id"][start:stop].astype(np.int64) if "id" in params else np.arange(start, stop)
+            rows = Table(dict(id=ids, x=np.full(stop - start, np.nan), y=np.full(stop - start, np.nan),
                               ra=ra, dec=dec, label=f["labels"][start:stop]))
             yield (rows,) + _fit_stamps(f["images"][start:stop].astype(np.float32), size, fill_value)
 
@@ -439,13 +384,77 @@ def _folder_chunks(files: list, size: int, chunk: int, fill_value: float):
                           y=np.full(len(part), np.nan), ra=[r for _, r, _ in part], dec=[d for _, _, d in part]))
         yield rows, np.concatenate([s[0] for s in stamps]), np.concatenate([s[1] for s in stamps])
 
+# %% ../nbs/09_find.ipynb #764a4158
+def stamp_chunks(inputs: list, # FITS images of a field (one per band), or [a folder of FITS stamps], or [an HDF5 file of stamps]
+                 in_channels: int, # the model's bands
+                 size: int, # stamp side [pixels]
+                 catalog: str | Path | None = None, # RA/Dec positions to cut around instead of detecting (fields only)
+                 detection: DetectionConfig | None = None,
+                 tile: int = 2048, # tile side for detection [pixels]
+                 overlap: int = 64, # tile margin [pixels]
+                 workers: int = 1, # threads for detection and cutting
+                 chunk: int = 1024, # stamps per chunk
+                 fill_value: float = 0.0, # pixels without data
+                 progress: bool = True,
+                ) -> tuple[int, object]: # (number of objects, iterator of (rows, stamps, flags))
+    "The objects of the inputs and their stamps, chunk by chunk."
+    inputs = [Path(p) for p in ([inputs] if isinstance(inputs, (str, Path)) else inputs)]
+    if not inputs: raise ValueError("no inputs given")
+    stamp_files = len(inputs) == 1 and (inputs[0].is_dir() or inputs[0].suffix.lower() in (".h5", ".hdf5"))
+    if stamp_files and catalog is not None: raise ValueError("a catalogue of positions needs FITS images of a field to cut from")
+    if stamp_files and inputs[0].is_dir():
+        files = sorted(p for p in inputs[0].iterdir() if _is_fits(p))
+        if not files: raise ValueError(f"{inputs[0]} has no FITS files ({', '.join(FITS_SUFFIXES)})")
+        return len(files), _folder_chunks(files, size, chunk, fill_value)
+    if stamp_files: return read_info(inputs[0]).n, _h5_chunks(inputs[0], size, chunk, fill_value)
+    field = read_field(inputs)
+    if len(field.bands) != in_channels:
+        raise ValueError(f"the model takes {in_channels} bands, {len(field.bands)} FITS files were given")
+    if catalog is not None: positions = read_positions(catalog, field.wcs)
+    else:
+        if not any(np.isfinite(np.asarray(b[::max(1, b.shape[0] // 64), ::max(1, b.shape[1] // 64)])).any() for b in field.bands):
+            raise ValueError(f"{inputs[0]} has no finite pixels (all NaN)")
+        positions = detect_field(field, detection, tile, overlap, workers=workers, progress=progress)
+    if len(positions) == 0:
+        raise ValueError(f"no galaxy-like sources in {inputs[0]}{' and the other bands' if len(inputs) > 1 else ''}: "
+                         f"lower the detection threshold or the galaxy cuts (nsigma, min_snr, min_size)")
+    return len(positions), _field_chunks(field, positions, size, chunk, workers, fill_value)
+
+# %% ../nbs/09_find.ipynb #2c5d9711
+def rank_candidates(chunks, # iterator of (rows, stamps, flags), e.g. from `stamp_chunks`
+                    model: nn.Module, meta: dict, # the lens finder (`load_lens_finder`)
+                    tta: bool = False, # average the score over the 8 symmetries of the square
+                    top: int = 25, # stamps to keep: the best
+                    batch_size: int = 256, # stamps per forward pass
+                    total: int | None = None, # chunks, for the progress bar
+                    progress: bool = True,
+                   ) -> tuple[Table, np.ndarray]: # (the rows ranked by score with `rank`, `score`, `flags`; the `top` best stamps)
+    "Score every stamp of the chunks and rank the objects, keeping the stamps of the `top` best."
+    tables, best, best_key, best_stamps, seen = [], np.zeros(0, np.int64), np.zeros(0), None, 0
+    for rows, stamps, flags in tqdm(chunks, total=total, desc="classifying", disable=not progress, leave=False):
+        score = lens_scores(model, meta, stamps, tta, batch_size)
+        score[(flags & FLAGS["outside"]) > 0] = np.nan
+        rows["score"], rows["flags"], rows["index"] = score, flags, seen + np.arange(len(rows))
+        tables.append(rows)
+        keys = np.r_[best_key, np.nan_to_num(score, nan=-1.0)]
+        pool = stamps if best_stamps is None else np.concatenate([best_stamps, stamps])
+        order = np.lexsort((np.r_[best, rows["index"]], -keys))[:top]
+        best, best_key, best_stamps = np.r_[best, rows["index"]][order], keys[order], pool[order]
+        seen += len(rows)
+    table = vstack(tables)
+    table = table[np.lexsort((np.asarray(table["index"]), -np.nan_to_num(np.asarray(table["score"]), nan=-1.0)))]
+    table.remove_column("index")
+    table.add_column(np.arange(1, len(table) + 1), name="rank", index=0)
+    return table, best_stamps
+
+# %% ../nbs/09_find.ipynb #fddb6857
 def _outputs(out: str | Path, overwrite: bool) -> tuple[Path, Path, Path]:
     "The FITS, CSV and PNG paths of `out`, checked before any work is done."
     out = Path(out)
     if not _is_fits(out): raise ValueError(f"--out must be a FITS file name (.fits), got {out}")
     stem = out.name[:-len(next(s for s in FITS_SUFFIXES if out.name.lower().endswith(s)))]
     paths = (out, out.with_name(stem + ".csv"), out.with_name(stem + ".png"))
-    if not out.parent.is_dir(): raise FileNotFoundError(f"the folder {out.parent} of --out does not exist")
+    if out.parent.exists() and not out.parent.is_dir(): raise ValueError(f"the folder {out.parent} of --out is a file")
     existing = [str(p) for p in paths if p.exists()]
     if existing and not overwrite: raise FileExistsError(f"{', '.join(existing)} exist; pass overwrite=True (--overwrite) to replace")
     return paths
@@ -459,6 +468,18 @@ def contact_sheet(stamps: np.ndarray, # (n, C, H, W) stamps of the top candidate
     titles = [f"#{r} id {i}  p={s:.2f}" for r, i, s in zip(candidates["rank"], candidates["id"], candidates["score"])]
     return plot_gallery(stamps, titles, ncols=ncols, cmap="gray_r")
 
+def write_candidates(table: Table, # ranked candidates from `find_lenses`
+                     stamps: np.ndarray, # stamps of the first rows
+                     fits_path: Path, csv_path: Path, png_path: Path,
+                     overwrite: bool = False,
+                    ):
+    "Write the ranked catalogue as FITS and CSV and the contact sheet of the top candidates as PNG (making their folder)."
+    fits_path.parent.mkdir(parents=True, exist_ok=True)
+    table.write(fits_path, overwrite=overwrite)
+    table.write(csv_path, format="ascii.csv", overwrite=overwrite)
+    contact_sheet(stamps, table[:len(stamps)]).savefig(png_path, dpi=80)
+
+# %% ../nbs/09_find.ipynb #642b5d29
 def find_lenses(inputs, # FITS images of a field (one per band), or a folder of FITS stamps, or an HDF5 file of stamps
                 model: str | Path, # a lens-finder checkpoint (deeplense.train)
                 out: str | Path | None = None, # the FITS catalogue to write (also .csv and .png beside it); None: no files
@@ -481,63 +502,17 @@ def find_lenses(inputs, # FITS images of a field (one per band), or a folder of 
     paths = _outputs(out, overwrite) if out is not None else None
     model_path = model
     model, meta, size = load_lens_finder(model, device, size)
-    inputs = [Path(p) for p in ([inputs] if isinstance(inputs, (str, Path)) else inputs)]
-    if not inputs: raise ValueError("no inputs given")
-    stamp_files = len(inputs) == 1 and (inputs[0].is_dir() or inputs[0].suffix.lower() in (".h5", ".hdf5"))
-    if stamp_files and catalog is not None: raise ValueError("a catalogue of positions needs FITS images of a field to cut from")
-    if stamp_files and inputs[0].is_dir():
-        files = sorted(p for p in inputs[0].iterdir() if _is_fits(p))
-        if not files: raise ValueError(f"{inputs[0]} has no FITS files ({', '.join(FITS_SUFFIXES)})")
-        n, chunks = len(files), _folder_chunks(files, size, chunk, fill_value)
-    elif stamp_files:
-        n, chunks = read_info(inputs[0]).n, _h5_chunks(inputs[0], size, chunk, fill_value)
-    else:
-        field = read_field(inputs)
-        if len(field.bands) != meta["in_channels"]:
-            raise ValueError(f"the model takes {meta['in_channels']} bands, {len(field.bands)} FITS files were given")
-        if catalog is not None: positions = read_positions(catalog, field.wcs)
-        else:
-            if not any(np.isfinite(np.asarray(b[::max(1, b.shape[0] // 64), ::max(1, b.shape[1] // 64)])).any() for b in field.bands):
-                raise ValueError(f"{inputs[0]} has no finite pixels (all NaN)")
-            positions = detect_field(field, detection, tile, overlap, workers=workers, progress=progress)
-        if len(positions) == 0:
-            raise ValueError(f"no galaxy-like sources in {inputs[0]}{' and the other bands' if len(inputs) > 1 else ''}: "
-                             f"lower the detection threshold or the galaxy cuts (nsigma, min_snr, min_size)")
-        n, chunks = len(positions), _field_chunks(field, positions, size, chunk, workers, fill_value)
-    tables, best, best_key, best_stamps, seen = [], np.zeros(0, np.int64), np.zeros(0), None, 0
-    for rows, stamps, flags in tqdm(chunks, total=math.ceil(n / chunk), desc="classifying", disable=not progress, leave=False):
-        score = lens_scores(model, meta, stamps, tta, batch_size)
-        score[(flags & FLAGS["outside"]) > 0] = np.nan
-        rows["score"], rows["flags"], rows["index"] = score, flags, seen + np.arange(len(rows))
-        tables.append(rows)
-        keys = np.r_[best_key, np.nan_to_num(score, nan=-1.0)]
-        pool = stamps if best_stamps is None else np.concatenate([best_stamps, stamps])
-        order = np.lexsort((np.r_[best, rows["index"]], -keys))[:top]
-        best, best_key, best_stamps = np.r_[best, rows["index"]][order], keys[order], pool[order]
-        seen += len(rows)
-    table = vstack(tables)
-    table = table[np.lexsort((np.asarray(table["index"]), -np.nan_to_num(np.asarray(table["score"]), nan=-1.0)))]
-    table.remove_column("index")
-    table.add_column(np.arange(1, len(table) + 1), name="rank", index=0)
+    n, chunks = stamp_chunks(inputs, meta["in_channels"], size, catalog, detection, tile, overlap, workers, chunk, fill_value, progress)
+    table, best_stamps = rank_candidates(chunks, model, meta, tta, top, batch_size, math.ceil(n / chunk), progress)
     for k, unit in (("ra", "deg"), ("dec", "deg"), ("x", "pix"), ("y", "pix")): table[k].unit = unit
     table.meta.update(MODEL=str(model_path), TTA=bool(tta), STAMP=int(size), NINPUT=len(table))
     if paths is not None: write_candidates(table, best_stamps, *paths, overwrite=overwrite)
     return table, best_stamps
 
-def write_candidates(table: Table, # ranked candidates from `find_lenses`
-                     stamps: np.ndarray, # stamps of the first rows
-                     fits_path: Path, csv_path: Path, png_path: Path,
-                     overwrite: bool = False,
-                    ):
-    "Write the ranked catalogue as FITS and CSV and the contact sheet of the top candidates as PNG."
-    table.write(fits_path, overwrite=overwrite)
-    table.write(csv_path, format="ascii.csv", overwrite=overwrite)
-    contact_sheet(stamps, table[:len(stamps)]).savefig(png_path, dpi=80)
-
 # %% ../nbs/09_find.ipynb #d20245b0
 def _run_find(args: argparse.Namespace) -> int:
     "Run `deeplense find` from parsed arguments."
-    detection = DetectionConfig(**{f.name: getattr(args, f.name) for f in fields(DetectionConfig)})
+    detection = dataclass_from_args(DetectionConfig, args)
     table, _ = find_lenses(args.inputs, args.model, args.out, catalog=args.catalog, tta=args.tta, workers=args.workers,
                            tile=args.tile, overlap=args.overlap, top=args.top, detection=detection, size=args.size,
                            batch_size=args.batch_size, device=args.device, overwrite=args.overwrite, progress=not args.quiet)
@@ -554,7 +529,8 @@ def add_cli(subparsers):
     p.add_argument("inputs", nargs="+", help="FITS images of one field, one per band in the model's order; or a folder "
                                              "of FITS stamps; or an HDF5 file of stamps")
     p.add_argument("--model", required=True, help="lens-finder checkpoint (best.pt of deeplense train)")
-    p.add_argument("--out", required=True, help="catalogue to write (.fits); .csv and .png are written beside it")
+    p.add_argument("--out", required=True, help="catalogue to write (.fits); .csv and .png are written beside it; "
+                                                "its folder is made when missing")
     p.add_argument("--catalog", help="CSV or FITS table of positions (columns ra, dec [deg], optional id) to cut around")
     p.add_argument("--tta", action="store_true", help="average the score over the 8 symmetries of the square")
     p.add_argument("--workers", type=int, default=1, help="threads for detection and cutting (default 1)")
@@ -566,9 +542,5 @@ def add_cli(subparsers):
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    for f in fields(DetectionConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type == "bool": p.add_argument(flag, action="store_true", help=f"detection: {f.name} (default off)")
-        else: p.add_argument(flag, type=float if "float" in f.type else int, default=f.default,
-                             help=f"detection: {f.name} (default {f.default})")
+    add_dataclass_arguments(p, DetectionConfig, help_prefix="detection: ")
     p.set_defaults(run=_run_find)

@@ -11,7 +11,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['threshold_counts', 'roc_curve', 'roc_auc', 'precision_recall_curve', 'average_precision', 'tpr_at_false_positives',
-           'tpr0', 'tpr10', 'one_vs_rest_auc', 'accuracy', 'confusion_matrix', 'reliability',
+           'tpr0', 'tpr10', 'check_probs', 'one_vs_rest_auc', 'accuracy', 'confusion_matrix', 'reliability',
            'expected_calibration_error', 'classification_metrics', 'binned_metrics', 'confident_mistakes']
 
 # %% ../nbs/06b_metrics.ipynb #29e79c33
@@ -85,7 +85,10 @@ def tpr10(labels, scores) -> float:
     return tpr_at_false_positives(labels, scores, 10)
 
 # %% ../nbs/06b_metrics.ipynb #757dc2db
-def _check_probs(labels, probs) -> tuple[np.ndarray, np.ndarray]:
+def check_probs(labels, # (N,) class indices
+                probs, # (N, K) class probabilities
+               ) -> tuple[np.ndarray, np.ndarray]:
+    "`labels` as an integer array and `probs` as float64, after checking their shapes, the label range and finiteness."
     labels, probs = np.asarray(labels), np.asarray(probs, dtype=np.float64)
     if probs.ndim != 2 or labels.shape != probs.shape[:1]:
         raise ValueError(f"labels must have shape (N,) and probs (N, K), got {labels.shape} and {probs.shape}")
@@ -102,7 +105,7 @@ def one_vs_rest_auc(labels, # (N,) class indices
                     probs, # (N, K) class probabilities
                    ) -> dict:
     "One-vs-rest AUC of each class (`per_class`, NaN for a class absent or alone) and their `macro` and `micro` averages."
-    labels, probs = _check_probs(labels, probs)
+    labels, probs = check_probs(labels, probs)
     onehot = labels[:, None] == np.arange(probs.shape[1])
     per_class = [roc_auc(onehot[:, k], probs[:, k]) for k in range(probs.shape[1])]
     return dict(per_class=per_class, macro=_nanmean(per_class), micro=roc_auc(onehot.ravel(), probs.ravel()))
@@ -111,14 +114,14 @@ def accuracy(labels, # (N,) class indices
              probs, # (N, K) class probabilities
             ) -> float:
     "The fraction of rows whose most probable class is the true one."
-    labels, probs = _check_probs(labels, probs)
+    labels, probs = check_probs(labels, probs)
     return float(np.mean(probs.argmax(1) == labels))
 
 def confusion_matrix(labels, # (N,) class indices
                      probs, # (N, K) class probabilities
                     ) -> np.ndarray:
     "Counts (K, K): row = true class, column = most probable class."
-    labels, probs = _check_probs(labels, probs)
+    labels, probs = check_probs(labels, probs)
     k = probs.shape[1]
     return np.bincount(labels * k + probs.argmax(1), minlength=k * k).reshape(k, k)
 
@@ -128,7 +131,7 @@ def reliability(labels, # (N,) class indices
                 n_bins: int = 10, # equal-width bins of confidence on [0, 1]
                ) -> dict:
     "Per confidence bin: mean top-label `confidence`, `accuracy` (both NaN when empty) and `count`; bin `edges`."
-    labels, probs = _check_probs(labels, probs)
+    labels, probs = check_probs(labels, probs)
     if n_bins < 1: raise ValueError(f"n_bins must be at least 1, got {n_bins}")
     edges = np.linspace(0, 1, n_bins + 1)
     confidence = probs.max(1)
@@ -153,7 +156,7 @@ def classification_metrics(labels, # (N,) class indices
                            n_bins: int = 10, # confidence bins of the calibration error
                           ) -> dict:
     "Every classification metric of `probs` against `labels`, as plain JSON-able Python numbers and lists."
-    labels, probs = _check_probs(labels, probs)
+    labels, probs = check_probs(labels, probs)
     auc, onehot = one_vs_rest_auc(labels, probs), labels[:, None] == np.arange(probs.shape[1])
     out = dict(n=len(labels), accuracy=accuracy(labels, probs), auc_macro=auc["macro"], auc_micro=auc["micro"],
                auc_per_class=auc["per_class"],
@@ -173,7 +176,7 @@ def binned_metrics(labels, # (N,) class indices
                    edges=None, # explicit bin edges (increasing) instead of quantiles
                   ) -> dict:
     "Accuracy of the rows in each bin of `values` and macro AUC of those rows with the rows where `values` is NaN."
-    labels, probs = _check_probs(labels, probs)
+    labels, probs = check_probs(labels, probs)
     values = np.asarray(values, dtype=np.float64)
     if values.shape != labels.shape: raise ValueError(f"values must have shape {labels.shape}, got {values.shape}")
     applies = ~np.isnan(values)
@@ -197,6 +200,6 @@ def confident_mistakes(labels, # (N,) class indices
                        k: int = 8, # at most this many
                       ) -> np.ndarray:
     "Indices of up to `k` misclassified rows, the most confident (highest predicted probability) first."
-    labels, probs = _check_probs(labels, probs)
+    labels, probs = check_probs(labels, probs)
     wrong = np.flatnonzero(probs.argmax(1) != labels)
     return wrong[np.argsort(-probs.max(1)[wrong], kind="stable")][:k]

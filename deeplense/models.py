@@ -8,18 +8,15 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-import types
 import warnings
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import compat # noqa: F401 -- repairs e2cnn for NumPy 2 before any e2cnn layer is built
 from e2cnn import gspaces
 from e2cnn import nn as enn
-from e2cnn.kernels import irreps_basis as _irreps_basis
-from e2cnn.kernels import utils as _kernel_utils
 
 from .core import unknown_name_error
 from .preprocess import affine_transform
@@ -107,24 +104,6 @@ def cmu_deeplens(in_channels: int = 4, # image bands (4 for the ground-based cha
             c = 2 * c_mid
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, n_outputs)]
     return nn.Sequential(*layers)
-
-# %% ../nbs/06_models.ipynb #3ccf936f
-def _irrep_solution_hash(self) -> int:
-    return hash((self.in_irrep, self.out_irrep, self.mu.tobytes(), np.asarray(self.gamma).tobytes()))
-
-class _NumpyCopyFalse(types.ModuleType):
-    "numpy, where numpy-1 `np.array(x, copy=False)` means 'copy only if needed' (`np.asarray`)."
-    def __getattr__(self, name): return getattr(np, name)
-    @staticmethod
-    def array(obj, *args, copy=True, **kwargs):
-        return np.asarray(obj, *args, **kwargs) if copy is False else np.array(obj, *args, copy=copy, **kwargs)
-
-if np.lib.NumpyVersion(np.__version__) >= "2.0.0":
-    for _cls in (_irreps_basis.R2FlipsSolution, _irreps_basis.R2ContinuousRotationsSolution,
-                 _irreps_basis.R2FlipsDiscreteRotationsSolution, _irreps_basis.R2FlipsContinuousRotationsSolution):
-        if "tostring" in getattr(_cls.__hash__, "__code__", types.SimpleNamespace(co_names=())).co_names:
-            _cls.__hash__ = _irrep_solution_hash
-    if _kernel_utils.np is np: _kernel_utils.np = _NumpyCopyFalse("numpy")
 
 # %% ../nbs/06_models.ipynb #9ce52665
 GROUPS = ("c4", "c8", "d4", "d8")
@@ -269,7 +248,10 @@ def build_model(name: str, # one of MODEL_NAMES
     valid = [p for p in inspect.signature(builder).parameters if p not in ("in_channels", "n_outputs")]
     unknown = [k for k in kwargs if k not in valid]
     if unknown: raise unknown_name_error("model argument", unknown, valid, where=name)
-    return builder(in_channels, n_outputs, **kwargs)
+    try: return builder(in_channels, n_outputs, **kwargs)
+    except TypeError as e: # a value of the wrong kind in kwargs (JSON from the command line or a checkpoint)
+        if not kwargs: raise
+        raise ValueError(f"bad arguments {kwargs} for {name}: {e}") from e
 
 # %% ../nbs/06_models.ipynb #3666bcc2
 def output_layer(model: nn.Module, # a network of this module, or any network whose last registered nn.Linear makes its outputs

@@ -54,7 +54,7 @@ def masked_pixels(images: Tensor, # (B, C, H, W) or (C, H, W)
     check_images(images)
     if mask_value is None: return torch.zeros_like(images, dtype=torch.bool)
     if isinstance(mask_value, bool) or not isinstance(mask_value, (int, float)):
-        raise TypeError(f"mask_value must be a number or None, got {mask_value!r}")
+        raise ValueError(f"mask_value must be a number or None, got {mask_value!r}")
     if not math.isfinite(mask_value): raise ValueError(f"mask_value must be finite (images have no NaN or inf), got {mask_value}")
     return images == mask_value
 
@@ -79,7 +79,7 @@ def cmu_deeplens_preprocess(images: Tensor, # (B, C, H, W) or (C, H, W) challeng
 # %% ../nbs/05_preprocess.ipynb #26fad1a9
 def _rescale_per_image(images: Tensor, per_band: bool, mask_value: float | None, statistics) -> Tensor:
     "(x - offset) / scale with `statistics(images, masked, dims) -> (offset, scale)` over each image (or band); masks to 0."
-    if not isinstance(per_band, bool): raise TypeError(f"per_band must be True or False, got {per_band!r}")
+    if not isinstance(per_band, bool): raise ValueError(f"per_band must be True or False, got {per_band!r}")
     masked = masked_pixels(images, mask_value)
     offset, scale = statistics(images, masked, (-2, -1) if per_band else (-3, -2, -1))
     out = (images - offset) / scale.clamp_min(torch.finfo(images.dtype).tiny) # a constant image: 0 / tiny = 0
@@ -272,10 +272,10 @@ def augment(images: Tensor, # (B, C, H, W) or (C, H, W)
            ) -> Tensor:
     "Random symmetries, rotations and shifts, drawn per image: the augmentation `make_augment` builds from a spec."
     check_images(images)
-    if not isinstance(dihedral, bool): raise TypeError(f"dihedral must be True or False, got {dihedral!r}")
-    if not isinstance(subpixel, bool): raise TypeError(f"subpixel must be True or False, got {subpixel!r}")
-    if isinstance(shift, bool) or not isinstance(shift, (int, float)): raise TypeError(f"shift must be a number of pixels, got {shift!r}")
-    if not isinstance(rotation, (bool, int, float)): raise TypeError(f"rotation must be True, False or an angle [deg], got {rotation!r}")
+    if not isinstance(dihedral, bool): raise ValueError(f"dihedral must be True or False, got {dihedral!r}")
+    if not isinstance(subpixel, bool): raise ValueError(f"subpixel must be True or False, got {subpixel!r}")
+    if isinstance(shift, bool) or not isinstance(shift, (int, float)): raise ValueError(f"shift must be a number of pixels, got {shift!r}")
+    if not isinstance(rotation, (bool, int, float)): raise ValueError(f"rotation must be True, False or an angle [deg], got {rotation!r}")
     _check_padding(padding_mode)
     max_angle = 180.0 if rotation is True else float(rotation)
     if dihedral: images = random_dihedral(images, generator)
@@ -311,7 +311,7 @@ PREPROCESSORS = {"none": zero_masked, "cmu_deeplens": cmu_deeplens_preprocess, "
 
 def _spec_kwargs(spec: dict, fn, what: str, skip: tuple) -> dict:
     "The keyword arguments of `fn` that `spec` gives, after checking that it is a JSON dict with only valid keys."
-    if not isinstance(spec, dict): raise TypeError(f"a {what} spec must be a dict, got {type(spec).__name__}")
+    if not isinstance(spec, dict): raise ValueError(f"a {what} spec must be a dict, got {type(spec).__name__}")
     try: json.dumps(spec)
     except (TypeError, ValueError) as e: raise ValueError(f"a {what} spec must be JSON data (checkpoints store it): {e}") from None
     valid = [p for p in inspect.signature(fn).parameters if p not in skip]
@@ -325,7 +325,7 @@ def _binned(images: Tensor, factor: int, scaling: Callable, kwargs: dict) -> Ten
 def make_preprocess(spec: dict, # {"name": one of PREPROCESSORS, **that function's keyword arguments, optional "bin": factor}
                    ) -> Callable:
     "The preprocessing function `images -> images` that a JSON spec describes (`bin_pixels` first if it has a `bin`)."
-    if not isinstance(spec, dict): raise TypeError(f"a preprocessing spec must be a dict like {{'name': 'minmax'}}, got {spec!r}")
+    if not isinstance(spec, dict): raise ValueError(f"a preprocessing spec must be a dict like {{'name': 'minmax'}}, got {spec!r}")
     name = spec.get("name")
     if name is None: raise ValueError(f"a preprocessing spec needs a 'name' (one of {', '.join(PREPROCESSORS)}), got {spec!r}")
     if name not in PREPROCESSORS: raise unknown_name_error("preprocessing name", str(name), PREPROCESSORS, where=f"spec {spec!r}")

@@ -10,6 +10,7 @@ import math
 import os
 import shlex
 import shutil
+import string
 import time
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
@@ -22,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 from torch import Tensor
 
-from .core import get_device, hardware, make_generator, unknown_name_error
+from .core import DEFAULT_FRACTIONS, get_device, hardware, make_generator, unknown_name_error
 from .datasets import LensDataset, split_indices
 from .evaluate import jsonable, evaluate, plot_equivariance, plot_gallery
 from .inference import (calibrated_probabilities, class_log_likelihoods, fit_temperature, fraction_log_likelihood,
@@ -32,8 +33,8 @@ from .simulate import preset, simulate_to_h5
 from .train import TrainConfig, fit_h5, load_checkpoint, plot_history, predict
 
 # %% auto #0
-__all__ = ['FRACTIONS', 'SCALES', 'REPORT_ENTRIES', 'NICE_NAMES', 'QuickstartScale', 'prepare_out', 'dark_matter_inference',
-           'plot_dark_matter', 'duration', 'write_report', 'quickstart', 'figures', 'add_cli']
+__all__ = ['SCALES', 'REPORT_ENTRIES', 'NICE_NAMES', 'REPORT_TEMPLATE', 'QuickstartScale', 'prepare_out', 'dark_matter_inference',
+           'plot_dark_matter', 'duration', 'report_fields', 'write_report', 'quickstart', 'figures', 'add_cli']
 
 # %% ../nbs/13_quickstart.ipynb #2ff18ad2
 @dataclass(frozen=True)
@@ -52,7 +53,6 @@ class QuickstartScale:
     n_equivariance: int = 16 # test images of the rotation-invariance curves
     angle_step: float = 15.0 # degrees between the angles of those curves
 
-FRACTIONS = (0.8, 0.1, 0.1) # train, validation, test
 SCALES = {
     "default": QuickstartScale(n_images=15_000, n_pix=64, batch_size=64, lr=2e-3, resnet_kwargs={"width": 11},
                                resnet_epochs=14, equivariant="c4", equivariant_kwargs={"channels": (16, 32, 64, 128)},
@@ -185,98 +185,151 @@ def _image(path: str, alt: str) -> str: return f"![{alt}]({path})"
 def _count(n: int, one: str, many: str) -> str: return f"{n:,} {one if n == 1 else many}"
 def _load(values) -> str: return "/".join(f"{v:.1f}" for v in values) if values else "unknown"
 
+REPORT_TEMPLATE = """\
+# DeepLense quickstart
+
+Simulated strong lenses of three kinds of dark-matter substructure, two networks trained to tell them apart, and
+what the better one says about a sample of lenses. Made in **$total** by
+
+    $command
+
+on $machine, device `$device`, torch $torch, deeplense $deeplense, $finished (load average $load_start at the start,
+$load_end at the end). Scale `$scale`, seed $seed: the same command makes the same report on the same machine, timings
+aside.
+
+## Results
+
+| network | parameters | epochs | training time | test macro AUC | test accuracy |
+|---|---|---|---|---|---|
+$results_rows
+
+Scored on the $n_test test images neither network saw. The macro AUC averages the one-vs-rest AUC of the three
+classes: 1 is perfect, 0.5 is guessing.
+
+**Dark matter.** In a mock sample of $n_lenses test lenses of which $n_axion ($true_fraction) have an axion vortex
+and $n_cdm CDM subhalos, the ResNet's calibrated probabilities give an axion fraction of **$median** (68%:
+$lo68-$hi68, 95%: $lo95-$hi95): the true fraction is $inside the 95% interval. If dark matter were all cold, the
+$cdm_lenses CDM test lenses would favour CDM over axion dark matter by a Bayes factor of ln B = $ln_b_cdm,
+$decisive_cdm; the $axion_lenses axion lenses give ln B = $ln_b_axion for CDM, that is, $decisive_axion for axion.
+
+![Axion fraction posterior and Bayes factor](inference.png)
+
+## 1. The data
+
+$n_images images simulated by `deeplense.simulate` with the `model_ii` preset (${n_pix}x${n_pix} pixels of 0.101",
+Euclid VIS-like PSF, exposure and noise; an elliptical lens galaxy with external shear; a Sérsic source),
+$per_class of each class: $classes. Split $split, stratified by class: $n_train training, $n_val validation and
+$n_test test images. Each row below shows one class; the images are stretched one by one, and the substructure
+changes the arcs by a few percent only.
+
+![Simulated lenses of each class](examples.png)
+
+## 2. Training
+
+One-cycle AdamW (peak learning rate $lr), batch $batch_size, images standardised one by one, a random symmetry of
+the square per image and step; the checkpoint of the best validation macro AUC is kept (`best.pt`).
+
+$training
+
+## 3. Evaluation on the test images
+
+$evaluation_table
+
+Every number of these plots is in each network's $metrics_links.
+
+**Rotation invariance.** A lens's class does not depend on its orientation. The $equivariant is invariant to
+rotations by multiples of 90° by construction: its curve drops to round-off there. The ResNet's logits change under
+any rotation, even by 90°, although it was trained on rotated copies.
+
+![Invariance error against rotation angle](equivariance.png)
+
+## 4. Dark-matter inference
+
+The ResNet's probabilities are tempered by T = $temperature, fitted on the validation images (temperature scaling),
+and divided by the training prior to give likelihoods of each class per lens (`deeplense.inference`). In the figure
+under Results, left: the posterior of the fraction f of axion-like lenses (uniform prior) of the mock sample, whose
+true value is dotted; the dashed curve uses the untempered probabilities. Right: ln B of 'all lenses are CDM'
+against 'all are axion', lens by lens, for the test set's CDM lenses and for its axion lenses; a wrong turn is a
+lens the network misreads.
+
+## Time per stage
+
+| stage | wall time | CPU time per thread |
+|---|---|---|
+$stage_rows
+| **total** | **$total** | $cpu_total |
+
+CPU time per thread is about what the run takes with the cores to itself: $cpu_note
+
+## Files
+
+- $summary_link: every number above, and the configuration
+- $data_link: the simulated images ($megabytes MB) in DeepLense's HDF5 layout, with every simulation parameter
+$network_files
+
+## Next
+
+- The tutorials (`nbs/tutorials/`) and chapters go through each step at length.
+- Another network on the same data and split, e.g. a small D4-equivariant CNN (flips as well as rotations): `deeplense train --data $data --model d4 --model-kwargs '{"channels": [16, 32, 64, 128]}' --epochs 4 --preprocess '{"name": "standardize"}' --augment '{"dihedral": true}' --out runs/d4`
+- Score it on the test images: `deeplense evaluate --model runs/d4/best.pt --data $data --test-split --out runs/d4/evaluation`
+- DeepLense's sizes (a GPU helps): `python -m benchmarks.results --scale gpu` in a clone of the repository.
+""" # report.md: markdown with $fields (string.Template) that `report_fields` fills in from a run's summary
+
+# %% ../nbs/13_quickstart.ipynb #88be50b2
+def report_fields(summary: dict, # the run's summary, as in summary.json
+                  out: Path, # the report folder (links go only to files that exist there)
+                 ) -> dict:
+    "The values of `REPORT_TEMPLATE`'s fields for a run: its numbers, tables and links."
+    s, d, inf, hw = summary, summary["data"], summary["inference"], summary["hardware"]
+    nets, fr, b = s["networks"], inf["fraction"], inf["bayes"]
+    link = lambda path, text: f"[{text}]({path})" if (out / path).exists() else text
+    threads = f"{hw['torch_threads']} torch thread{'s' * (hw['torch_threads'] > 1)}"
+    decisive = lambda c: (f"decisive (B > 100) from {_count(b[c]['decisive_after'], 'lens', 'lenses')} on" if b[c]["decisive_after"]
+                          else "not decisive (B < 100)")
+    plots = ("roc", "confusion_matrix", "calibration", "precision_recall", "by_log10_axion_mass", "by_subhalo_mass_total",
+             "mistakes", "saliency")
+    cells = {row: [_image(f"{name}/evaluation/{row}.png", f"{row} {name}") if (out / name / "evaluation" / f"{row}.png").exists()
+                   else "" for name in nets] for row in plots}
+    cpu_total = sum(t["cpu_seconds"] for t in s["stages"])
+    return dict(
+        total=duration(s["total_seconds"]), command=s["command"], device=hw["device"], torch=hw["torch"],
+        machine=f"{hw['gpu']} ({hw['device']})" if hw["gpu"] else f"{hw['cpu']}, {hw['cores']} cores, {threads}",
+        deeplense=hw["deeplense"], finished=s["finished"], load_start=_load(hw["load_average"]),
+        load_end=_load(hw.get("load_average_end")), scale=s["scale"], seed=s["seed"],
+        results_rows="\n".join(f"| {n['label']} | {n['parameters']:,} | {n['epochs']} | {duration(n['train_seconds'])} | "
+                               f"{n['auc_macro']:.4f} | {n['accuracy']:.3f} |" for n in nets.values()),
+        n_test=f"{d['n_test']:,}", n_lenses=fr["n_lenses"], n_axion=fr["n_axion"], n_cdm=fr["n_cdm"],
+        true_fraction=f"{fr['true']:.1%}", **{k: f"{fr[k]:.3f}" for k in ("median", "lo68", "hi68", "lo95", "hi95")},
+        inside="inside" if fr["truth_in_95"] else "**outside**", cdm_lenses=b["cdm"]["n_lenses"],
+        axion_lenses=b["axion"]["n_lenses"], ln_b_cdm=f"{b['cdm']['ln_B']:+.1f}", ln_b_axion=f"{b['axion']['ln_B']:+.1f}",
+        decisive_cdm=decisive("cdm"), decisive_axion=decisive("axion"),
+        n_images=f"{d['n_images']:,}", n_pix=d["n_pix"], per_class=f"{d['n_images'] // 3:,}",
+        classes=", ".join(f"`{c}` ({NICE_NAMES.get(c, c)})" for c in d["class_names"]),
+        split="/".join(f"{100 * f:.0f}" for f in DEFAULT_FRACTIONS), n_train=f"{d['n_train']:,}", n_val=f"{d['n_val']:,}",
+        lr=f"{s['config']['lr']:g}", batch_size=s["config"]["batch_size"],
+        training="\n\n".join(f"**{n['label']}** ({n['parameters']:,} parameters, {_count(n['epochs'], 'epoch', 'epochs')} in "
+                               f"{duration(n['train_seconds'])}): {link(f'{name}/history.csv', 'history')}, "
+                               f"{link(f'{name}/best.pt', 'checkpoint')}.\n\n{_image(f'{name}/training.png', n['label'] + ' training')}"
+                               for name, n in nets.items()),
+        evaluation_table="\n".join(["| | " + " | ".join(n["label"] for n in nets.values()) + " |", "|---|" + "---|" * len(nets)]
+                                   + [f"| {row.replace('_', ' ')} | " + " | ".join(c) + " |" for row, c in cells.items() if any(c)]),
+        metrics_links=", ".join(link(f"{name}/evaluation/metrics.json", f"{name}/evaluation/metrics.json") for name in nets),
+        equivariant=nets[s["equivariant"]]["label"], temperature=f"{inf['temperature']:.3f}",
+        stage_rows="\n".join(f"| {t['stage']} | {duration(t['seconds'])} | {duration(t['cpu_seconds'])} |" for t in s["stages"]),
+        cpu_total=duration(cpu_total),
+        cpu_note=("well below the wall time, so other programs were using the cores during this run." if cpu_total < 0.75 * s["total_seconds"]
+                  else "close to the wall time, so this run had its cores to itself."),
+        summary_link=link("summary.json", "summary.json"), data_link=link(d["file"], d["file"]), megabytes=f"{d['megabytes']:.0f}",
+        network_files="\n".join(f"- `{name}/`: checkpoints `best.pt` and `last.pt`, `history.csv`, `training.png`, `evaluation/`"
+                                for name in nets),
+        data=shlex.quote(f"{s['out']}/{d['file']}"))
+
 def write_report(summary: dict, # the run's summary, as in summary.json
                  out: Path, # the report folder
                 ) -> Path:
-    "Write `out/report.md`: the figures reached, the plots, the command, seed and machine; links to existing files only."
-    s, d, inf, hw = summary, summary["data"], summary["inference"], summary["hardware"]
-    nets, fr, data = s["networks"], inf["fraction"], shlex.quote(f"{s['out']}/{d['file']}")
-    link = lambda path, text: f"[{text}]({path})" if (out / path).exists() else text
-    threads = f"{hw['torch_threads']} torch thread{'s' * (hw['torch_threads'] > 1)}"
-    machine = (f"{hw['gpu']} ({hw['device']})" if hw["gpu"] else f"{hw['cpu']}, {hw['cores']} cores, {threads}")
-    lines = [f"# DeepLense quickstart", "",
-             f"Simulated strong lenses of three kinds of dark-matter substructure, two networks trained to tell them apart, "
-             f"and what the better one says about a sample of lenses. Made in **{duration(s['total_seconds'])}** by", "",
-             f"    {s['command']}", "",
-             f"on {machine}, device `{hw['device']}`, torch {hw['torch']}, deeplense {hw['deeplense']}, {s['finished']} "
-             f"(load average {_load(hw['load_average'])} at the start, {_load(hw.get('load_average_end'))} at the end). "
-             f"Scale `{s['scale']}`, seed {s['seed']}: the same command makes the same report on the same machine, timings aside.", "",
-             "## Results", "",
-             "| network | parameters | epochs | training time | test macro AUC | test accuracy |", "|---|---|---|---|---|---|"]
-    for name, n in nets.items():
-        lines.append(f"| {n['label']} | {n['parameters']:,} | {n['epochs']} | {duration(n['train_seconds'])} | "
-                     f"{n['auc_macro']:.4f} | {n['accuracy']:.3f} |")
-    b = inf["bayes"]
-    decisive = lambda c: (f"decisive (B > 100) from {_count(b[c]['decisive_after'], 'lens', 'lenses')} on" if b[c]["decisive_after"]
-                          else "not decisive (B < 100)")
-    lines += ["", f"Scored on the {d['n_test']:,} test images neither network saw. The macro AUC averages the one-vs-rest AUC of "
-              f"the three classes: 1 is perfect, 0.5 is guessing.", "",
-              f"**Dark matter.** In a mock sample of {fr['n_lenses']} test lenses of which {fr['n_axion']} "
-              f"({fr['true']:.1%}) have an axion vortex and {fr['n_cdm']} CDM subhalos, the ResNet's calibrated "
-              f"probabilities give an axion fraction of **{fr['median']:.3f}** (68%: {fr['lo68']:.3f}-{fr['hi68']:.3f}, "
-              f"95%: {fr['lo95']:.3f}-{fr['hi95']:.3f}): the true fraction is "
-              f"{'inside' if fr['truth_in_95'] else '**outside**'} the 95% interval. If dark matter were all cold, the "
-              f"{b['cdm']['n_lenses']} CDM test lenses would favour CDM over axion dark matter by a Bayes factor of ln B = "
-              f"{b['cdm']['ln_B']:+.1f}, {decisive('cdm')}; the {b['axion']['n_lenses']} axion lenses give ln B = "
-              f"{b['axion']['ln_B']:+.1f} for CDM, that is, {decisive('axion')} for axion.", "",
-              _image("inference.png", "Axion fraction posterior and Bayes factor"), "",
-              "## 1. The data", "",
-              f"{d['n_images']:,} images simulated by `deeplense.simulate` with the `model_ii` preset ({d['n_pix']}x{d['n_pix']} "
-              f"pixels of 0.101\", Euclid VIS-like PSF, exposure and noise; an elliptical lens galaxy with external shear; a "
-              f"Sérsic source), {d['n_images'] // 3:,} of each class: "
-              + ", ".join(f"`{c}` ({NICE_NAMES.get(c, c)})" for c in d["class_names"]) +
-              f". Split 80/10/10, stratified by class: {d['n_train']:,} training, {d['n_val']:,} validation and "
-              f"{d['n_test']:,} test images. Each row below shows one class; the images are stretched one by one, and the "
-              f"substructure changes the arcs by a few percent only.", "",
-              _image("examples.png", "Simulated lenses of each class"), "",
-              "## 2. Training", "",
-              f"One-cycle AdamW (peak learning rate {s['config']['lr']:g}), batch {s['config']['batch_size']}, images "
-              "standardised one by one, a random symmetry of the square per image and step; the checkpoint of the best "
-              "validation macro AUC is kept (`best.pt`).", ""]
-    for name, n in nets.items():
-        lines += [f"**{n['label']}** ({n['parameters']:,} parameters, {_count(n['epochs'], 'epoch', 'epochs')} in {duration(n['train_seconds'])}): "
-                  f"{link(f'{name}/history.csv', 'history')}, {link(f'{name}/best.pt', 'checkpoint')}.", "",
-                  _image(f"{name}/training.png", f"{n['label']} training"), ""]
-    lines += ["## 3. Evaluation on the test images", "", "| | " + " | ".join(n["label"] for n in nets.values()) + " |",
-              "|---|" + "---|" * len(nets)]
-    for row in ("roc", "confusion_matrix", "calibration", "precision_recall", "by_log10_axion_mass", "by_subhalo_mass_total",
-                "mistakes", "saliency"):
-        cells = [_image(f"{name}/evaluation/{row}.png", f"{row} {name}") if (out / name / "evaluation" / f"{row}.png").exists()
-                 else "" for name in nets]
-        if any(cells): lines.append(f"| {row.replace('_', ' ')} | " + " | ".join(cells) + " |")
-    lines += ["", "Every number of these plots is in each network's " + ", ".join(
-                  link(f"{name}/evaluation/metrics.json", f"{name}/evaluation/metrics.json") for name in nets) + ".", "",
-              f"**Rotation invariance.** A lens's class does not depend on its orientation. The {nets[s['equivariant']]['label']} "
-              "is invariant to rotations by multiples of 90° by construction: its curve drops to round-off there. The "
-              "ResNet's logits change under any rotation, even by 90°, although it was trained on rotated copies.", "",
-              _image("equivariance.png", "Invariance error against rotation angle"), "",
-              "## 4. Dark-matter inference", "",
-              f"The ResNet's probabilities are tempered by T = {inf['temperature']:.3f}, fitted on the validation images "
-              "(temperature scaling), and divided by the training prior to give likelihoods of each class per lens "
-              "(`deeplense.inference`). In the figure under Results, left: the posterior of the fraction f of axion-like lenses (uniform prior) of the mock "
-              "sample, whose true value is dotted; the dashed curve uses the untempered probabilities. Right: ln B of "
-              "'all lenses are CDM' against 'all are axion', lens by lens, for the test set's CDM lenses and for its axion "
-              "lenses; a wrong turn is a lens the network misreads.", "",
-              "## Time per stage", "", "| stage | wall time | CPU time per thread |", "|---|---|---|"]
-    lines += [f"| {t['stage']} | {duration(t['seconds'])} | {duration(t['cpu_seconds'])} |" for t in s["stages"]]
-    lines += [f"| **total** | **{duration(s['total_seconds'])}** | {duration(sum(t['cpu_seconds'] for t in s['stages']))} |", "",
-              "CPU time per thread is about what the run takes with the cores to itself: "
-              + ("well below the wall time, so other programs were using the cores during this run." if sum(t['cpu_seconds'] for t in s['stages']) < 0.75 * s["total_seconds"]
-                 else "close to the wall time, so this run had its cores to itself."), "",
-              "## Files", "",
-              f"- {link('summary.json', 'summary.json')}: every number above, and the configuration",
-              f"- {link(d['file'], d['file'])}: the simulated images ({d['megabytes']:.0f} MB) in DeepLense's HDF5 layout, "
-              "with every simulation parameter",
-              *(f"- `{name}/`: checkpoints `best.pt` and `last.pt`, `history.csv`, `training.png`, `evaluation/`" for name in nets),
-              "", "## Next", "",
-              "- The tutorials (`nbs/tutorials/`) and chapters go through each step at length.",
-              f"- Another network on the same data and split, e.g. a small D4-equivariant CNN (flips as well as rotations): "
-              f"`deeplense train --data {data} --model d4 --model-kwargs '{{\"channels\": [16, 32, 64, 128]}}' --epochs 4 "
-              "--preprocess '{\"name\": \"standardize\"}' --augment '{\"dihedral\": true}' --out runs/d4`",
-              f"- Score it on the test images: `deeplense evaluate --model runs/d4/best.pt --data {data} --test-split --out runs/d4/evaluation`",
-              "- DeepLense's sizes (a GPU helps): `python benchmarks/results.py --scale gpu` in a clone of the repository.", ""]
+    "Write `out/report.md` from `REPORT_TEMPLATE`: the figures reached, the plots, the command, seed and machine."
     path = out / "report.md"
-    path.write_text("\n".join(lines))
+    path.write_text(string.Template(REPORT_TEMPLATE).substitute(report_fields(summary, out)))
     return path
 
 # %% ../nbs/13_quickstart.ipynb #04963247
@@ -350,7 +403,7 @@ def quickstart(out: str | Path = "quickstart", # the report folder: new, empty, 
             config = preset("model_ii", {"n_pix": s.n_pix})
             simulate_to_h5(config, s.n_images, data, seed=seed, device=dev, progress=progress, compile=False)
             labels = LensDataset(data).labels
-            split = split_indices(labels, FRACTIONS, seed) # the split fit_h5 makes with this seed
+            split = split_indices(labels, DEFAULT_FRACTIONS, seed) # the split fit_h5 makes with this seed
             _examples(data, config.classes).savefig(out / "examples.png", dpi=90)
         summary["data"] = dict(file="data/model_ii.h5", n_images=s.n_images, n_pix=s.n_pix, class_names=config.classes,
                                megabytes=data.stat().st_size / 1e6, **{f"n_{k}": len(v) for k, v in split.items()})
@@ -359,7 +412,7 @@ def quickstart(out: str | Path = "quickstart", # the report folder: new, empty, 
         summary["networks"] = {}
         for name, (kwargs, epochs) in nets.items():
             with stages(f"train the {_label(name, kwargs)} for {_count(epochs, 'epoch', 'epochs')} on {len(split['train']):,} images"):
-                history = fit_h5(data, name, out / name, replace(train, epochs=epochs), kwargs, fractions=FRACTIONS)
+                history = fit_h5(data, name, out / name, replace(train, epochs=epochs), kwargs, fractions=DEFAULT_FRACTIONS)
                 fig = plot_history(history)
                 fig.savefig(out / name / "training.png", dpi=90)
                 plt.close(fig)

@@ -30,7 +30,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
 from . import __version__
-from .core import check_file, get_device, make_generator, read_info, unknown_name_error
+from .cli import add_dataclass_arguments, dataclass_from_args, json_argument, json_object
+from .core import DEFAULT_FRACTIONS, check_file, get_device, make_generator, read_info, unknown_name_error
 from .datasets import ChunkBatchSampler, LensDataset, split_indices
 from .metrics import one_vs_rest_auc, roc_auc
 
@@ -588,7 +589,7 @@ def fit_h5(data: str | Path, # a DeepLense HDF5 file
            config: TrainConfig | None = None,
            model_kwargs: dict | None = None, # extra arguments of build_model; None: the checkpoint's for its network, else none
            targets: list | None = None, # parameter names to regress (task regression); None: classify the labels
-           fractions: tuple = (0.8, 0.1, 0.1), # train, validation, test
+           fractions: tuple = DEFAULT_FRACTIONS, # train, validation, test
            resume: bool = False, # continue out/last.pt if it exists
            callback: Callable | None = None, # fit's callback: called with the history after each epoch
           ) -> dict:
@@ -623,12 +624,6 @@ def fit_h5(data: str | Path, # a DeepLense HDF5 file
     return fit(net, train, val if len(val) else None, c, out=out, resume=resume, meta=meta, callback=callback)
 
 # %% ../nbs/07_train.ipynb #caa4e61d
-def _json(text: str):
-    try: return json.loads(text)
-    except json.JSONDecodeError as e: raise argparse.ArgumentTypeError(f"not valid JSON ({e}): {text!r}") from None
-
-_PARSERS = {"int": int, "float": float, "str": str, "str | None": str, "dict | None": _json}
-
 def add_cli(subparsers):
     "Add the `train` command."
     p = subparsers.add_parser("train", help="train a model on a DeepLense HDF5 file",
@@ -639,17 +634,14 @@ def add_cli(subparsers):
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--resume", action="store_true", help="continue OUT/last.pt if it exists (not with --init)")
     p.add_argument("--target", nargs="+", default=None, metavar="PARAM", help="parameters to regress (default: classify)")
-    p.add_argument("--split", default="0.8,0.1,0.1", help="train,validation,test fractions")
-    p.add_argument("--model-kwargs", default=None, type=_json, help="JSON of extra build_model arguments (default: the "
-                                                                    "checkpoint's with --init or --resume, else none)")
-    for f in fields(TrainConfig):
-        kw = (dict(action=argparse.BooleanOptionalAction) if f.type == "bool" else dict(type=_PARSERS[f.type]))
-        p.add_argument("--" + f.name.replace("_", "-"), default=f.default, choices=f.metadata["choices"],
-                       help=f.metadata["help"], **kw)
+    p.add_argument("--split", default=",".join(map(str, DEFAULT_FRACTIONS)), help="train,validation,test fractions (default %(default)s)")
+    p.add_argument("--model-kwargs", default=None, type=json_object, help="JSON of extra build_model arguments (default: the "
+                                                                            "checkpoint's with --init or --resume, else none)")
+    add_dataclass_arguments(p, TrainConfig)
     p.set_defaults(run=_run_train)
 
 def _run_train(args) -> int:
-    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    config = dataclass_from_args(TrainConfig, args)
     try: fractions = tuple(float(v) for v in args.split.split(","))
     except ValueError: raise ValueError(f"--split must be three comma-separated fractions, got {args.split!r}") from None
     try: fit_h5(args.data, args.model, args.out, config, args.model_kwargs, args.target, fractions, args.resume)
