@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 from torch import Tensor, nn
 
 from .core import H5Info, read_info
@@ -257,10 +257,11 @@ def plot_binned(binned: dict, # a value of `score_params` (or `binned_metrics`: 
     center, edges = (np.asarray(binned[k], dtype=np.float64) for k in ("center", "edges"))
     counts = ax.twinx() # the histogram behind the scores
     counts.bar(edges[:-1], binned["count"], width=np.diff(edges), align="edge", color="0.88", edgecolor="0.75")
-    counts.set_ylabel("images per bin", color="0.4")
+    counts.set_ylim(0, 2.5 * max(max(binned["count"]), 1)) # the bars in the lower part, under the scores
+    counts.set_ylabel("images per bin (grey bars)", color="0.4")
     ax.set_zorder(counts.get_zorder() + 1)
     ax.patch.set_visible(False)
-    for key, fmt, label, color in (("auc_macro", "o-", "macro AUC (with the rows it does not apply to)", "C0"),
+    for key, fmt, label, color in (("auc_macro", "o-", "macro AUC (the bin with the rows it does not apply to)", "C0"),
                                    ("accuracy", "s--", "accuracy", "C1")):
         y = np.asarray(binned[key], dtype=np.float64)
         yerr = (np.abs(np.asarray([binned[f"{key}_low"], binned[f"{key}_high"]], dtype=np.float64) - y)
@@ -270,7 +271,7 @@ def plot_binned(binned: dict, # a value of `score_params` (or `binned_metrics`: 
     intervals = " (68% intervals)" if "accuracy_low" in binned else ""
     ax.set(xlabel=param_label(name, unit or param_unit(name)) + ("" if binned.get("discrete") else ", bin median"),
            ylabel="score" + intervals, ylim=(0, 1.05), title=f"Performance against {name}")
-    ax.legend(loc="lower right", fontsize="x-small")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize="x-small", frameon=False)
     return ax.figure
 
 # %% ../nbs/08_evaluate.ipynb #feaaab50
@@ -315,6 +316,7 @@ def plot_gallery(images, # (n, C, H, W) or (n, H, W) images; the first band is s
             bar.set_label(labels[i], fontsize=6)
             bar.ax.tick_params(labelsize=6)
             bar.ax.yaxis.set_major_locator(MaxNLocator(4))
+            bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}")) # no offset text over the next panel
         if titles is not None: ax.set_title(titles[i], fontsize="small")
     return fig
 
