@@ -160,9 +160,9 @@ main.dl-page .jp-OutputArea-output { overflow-x: auto; } /* a wide table scrolls
 main.dl-page .jp-RenderedMarkdown table { margin: .5rem 0 1rem; display: block; max-width: 100%; overflow-x: auto; }
 main.dl-page .jp-RenderedMarkdown td, main.dl-page .jp-RenderedMarkdown th { white-space: normal; overflow-wrap: anywhere; min-width: 4em; }
 div.dl-banner { background: #fff8e1; border-left: 4px solid #f0ad4e; padding: .5rem .8rem; margin: 0 0 1.5rem; font-size: 95%; }
-main.dl-test-scale .jp-Cell-outputWrapper { border-left: 3px solid #f0ad4e; }
-main.dl-test-scale .jp-Cell-outputWrapper::before { content: "test-scale output"; display: block; font-size: 11px;
-  color: #a0701e; padding-left: .5rem; }
+.celltag_dl_test_scale .jp-Cell-outputWrapper { border-left: 3px solid #f0ad4e; position: relative; }
+.celltag_dl_test_scale .jp-Cell-outputWrapper::before { content: "test-scale output"; position: absolute; top: 0; right: 0;
+  font-size: 11px; color: #a0701e; background: #fff8e1; padding: 0 .4rem; z-index: 1; }
 main.dl-page .jp-RenderedMarkdown pre { background: #f5f5f5; border: 1px solid #e5e5e5;
   border-radius: 4px; padding: .5rem .8rem; margin: .4rem 0 .8rem; overflow-x: auto; }
 main.dl-page .jp-RenderedMarkdown blockquote pre, main.dl-page .jp-RenderedMarkdown blockquote code { white-space: pre-wrap; }
@@ -305,8 +305,12 @@ def render_page(nbs_path: str | Path, # the notebooks folder
     fm = getattr(nb, "frontmatter_", {})
     book = nbformat.reads(json.dumps(nb2dict(nb)), as_version=4)
     book.cells = [c for c in book.cells if c.cell_type != "raw"] # the front matter: drawn by the template
+    test_scale = _is_test_scale(raw)
     for cell in book.cells:
-        if cell.cell_type == "code": quarto_options(cell)
+        if cell.cell_type != "code": continue
+        quarto_options(cell)
+        if test_scale and cell.outputs and not cell.source.startswith("show_doc("): # a result, not documentation
+            cell.metadata["tags"] = sorted(set(cell.metadata.get("tags", [])) | {"dl_test_scale"})
     book.cells = [c for c in book.cells if c.cell_type != "code" or c.source.strip() or c.outputs]
     for cell in book.cells:
         if cell.cell_type == "markdown": cell.source = relink(pandoc_links(cell.source), page_link)
@@ -327,7 +331,7 @@ def render_page(nbs_path: str | Path, # the notebooks folder
         metadata=dict(name=title, path=str(src.parent)), dl_css=_CSS, dl_title=title,
         dl_anchor=re.sub(r"\W+", "-", title.lower()).strip("-"), dl_description=description,
         dl_nav=_nav_html(pages or [page], page["page"], cfg.get("title", "Docs")),
-        dl_banner=TEST_SCALE_BANNER if _is_test_scale(raw) else ""))
+        dl_banner=TEST_SCALE_BANNER if test_scale else ""))
     body = body.replace(cfg.get("doc_host", "") + cfg.get("doc_baseurl", "").rstrip("/") + "/", root or "./")
     # quarto's heading ids are lower case (the API links use them); nbconvert keeps the case: add the lower-case anchor
     body = re.sub(r'(<h[1-6] id="([^"]*[A-Z][^"]*)")', lambda m: f'<a id="{m.group(2).lower()}"></a>{m.group(1)}', body)

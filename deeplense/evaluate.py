@@ -70,7 +70,9 @@ def param_label(name: str, unit: str | None) -> str:
     "An axis label: `name [unit]`, or `name (unit not recorded)`."
     return f"{name} [{unit}]" if unit else f"{name} (unit not recorded)"
 
-def is_identifier(name: str) -> bool: return name.lower() in IDENTIFIERS
+def is_identifier(name: str) -> bool:
+    "Whether a column only labels rows (`IDENTIFIERS`, any case), so that it is no parameter to score against."
+    return name.lower() in IDENTIFIERS
 
 # %% ../nbs/08_evaluate.ipynb #56c8c9a1
 def wilson_interval(k, # successes
