@@ -230,12 +230,12 @@ def plot_calibration(labels, # (N,) class indices
     edges, accuracy_ = r["edges"], np.nan_to_num(r["accuracy"])
     ax.bar(edges[:-1], accuracy_, width=np.diff(edges), align="edge", alpha=0.4, edgecolor="C0", label="accuracy in the bin")
     for left, width, a, n in zip(edges[:-1], np.diff(edges), accuracy_, r["count"]):
-        if n: ax.text(left + width / 2, min(a, 0.9) + 0.02, str(n), ha="center", va="bottom", fontsize=6.5,
-                      rotation=90 if n_bins > 12 else 0, color="0.3")
+        if n: ax.text(left + width / 2, 0.015, str(n), ha="center", va="bottom", fontsize=6.5,
+                      rotation=90 if n_bins > 12 else 0, color="0.2")
     ax.plot(r["confidence"], r["accuracy"], "o", color="C1", label="(mean confidence, accuracy)")
     ax.plot([0, 1], [0, 1], ":", color="gray", label="calibrated")
     ax.set(xlabel="confidence (top-label probability)", ylabel="accuracy (fraction correct)", xlim=(0, 1), ylim=(0, 1.08),
-           title=f"Calibration: ECE {expected_calibration_error(labels, probs, n_bins):.3f}; images per bin above the bars")
+           title=f"Calibration: ECE {expected_calibration_error(labels, probs, n_bins):.3f}; images per bin at the bars' feet")
     ax.title.set_fontsize("medium")
     ax.legend(loc="upper left", fontsize="small")
     return ax.figure
