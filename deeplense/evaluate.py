@@ -9,6 +9,10 @@ import argparse
 import functools
 import json
 import math
+import os
+import re
+import sys
+import warnings
 from pathlib import Path
 
 import h5py
@@ -18,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 from torch import Tensor, nn
 
-from .core import read_info
+from .core import H5Info, read_info
 from .datasets import LensDataset
 from .metrics import (check_probs, accuracy, average_precision, binned_metrics, classification_metrics,
                                confident_mistakes, confusion_matrix, expected_calibration_error, one_vs_rest_auc,
@@ -31,9 +35,120 @@ from .preprocess import make_preprocess
 from .train import load_checkpoint, predict
 
 # %% auto #0
-__all__ = ['plot_roc', 'plot_precision_recall', 'plot_confusion_matrix', 'plot_calibration', 'plot_binned', 'plot_gallery',
-           'log_probabilities', 'saliency_maps', 'plot_saliency', 'rotation_errors', 'plot_equivariance', 'jsonable',
-           'evaluate', 'add_cli']
+__all__ = ['PARAM_UNITS', 'IDENTIFIERS', 'param_unit', 'param_label', 'is_identifier', 'wilson_interval', 'bootstrap_macro_auc',
+           'score_params', 'plot_roc', 'plot_precision_recall', 'plot_confusion_matrix', 'plot_calibration',
+           'plot_binned', 'plot_gallery', 'log_probabilities', 'saliency_maps', 'plot_saliency', 'rotation_errors',
+           'plot_equivariance', 'jsonable', 'check_inputs', 'is_training_file', 'eval_rows', 'training_rows',
+           'pixel_scale_of', 'score_model', 'model_views', 'draw_figures', 'check_out', 'write_evaluation', 'evaluate',
+           'add_cli']
+
+# %% ../nbs/08_evaluate.ipynb #e3865539
+PARAM_UNITS = { # the unit of each parameter DeepLense writes under params/ ("dimensionless", "count", ...); a file's `unit` attribute wins
+    "theta_E": "arcsec", "host_center_x": "arcsec", "host_center_y": "arcsec", "host_e1": "dimensionless",
+    "host_e2": "dimensionless", "gamma1": "dimensionless", "gamma2": "dimensionless", "host_mass": "M$_\\odot$",
+    "z_lens": "redshift", "z_source": "redshift", "n_subhalos": "count", "subhalo_mass_max": "M$_\\odot$",
+    "subhalo_mass_total": "M$_\\odot$", "shmf_norm": "mean count", "shmf_slope": "dimensionless",
+    "subhalo_mass_fraction": "dimensionless", "vortex_mass": "M$_\\odot$", "log10_axion_mass": "log$_{10}$(m$_a$ / eV)",
+    "vortex_half_length": "arcsec", "vortex_angle": "rad", "masked_fraction": "dimensionless", "kind": "category",
+    "n_neighbours": "count", "n_stars": "count", "companion_distance": "arcsec", "disk_fraction": "dimensionless",
+    "ring_radius": "arcsec", "lensed_pixels": "pixels", "lensed_flux_sigma": "background $\\sigma$",
+    "numb_pix_lensed_image": "pixels", "flux_lensed_image_in_sigma": "background $\\sigma$"}
+_UNIT_PATTERNS = [(r"(source|lens)_(R_sersic|x|y)", "arcsec"), (r"(source|lens)_(n_sersic|e1|e2)", "dimensionless"),
+                  (r"(source|lens)_magnitude(_\w+)?", "mag"), (r"(source|lens)_amp(_\w+)?", "counts/s/arcsec$^2$"),
+                  (r"exposure_time(_\w+)?", "s"), (r"background_rms(_\w+)?", "counts/s/pixel"), (r"psf_fwhm(_\w+)?", "arcsec")]
+IDENTIFIERS = ("id", "objid", "object_id", "index", "row") # column names (any case) that label rows: never scored against
+
+def param_unit(name: str, # a parameter under params/, e.g. "theta_E" or "exposure_time_g" (per band)
+               recorded: str | None = None, # the unit the file records for it (its dataset's `unit` attribute), if any
+              ) -> str | None:
+    "The unit of a parameter: the recorded one, else DeepLense's (`PARAM_UNITS`, then the per-band and light families), else None."
+    if recorded: return recorded
+    if name in PARAM_UNITS: return PARAM_UNITS[name]
+    return next((unit for pattern, unit in _UNIT_PATTERNS if re.fullmatch(pattern, name)), None)
+
+def param_label(name: str, unit: str | None) -> str:
+    "An axis label: `name [unit]`, or `name (unit not recorded)`."
+    return f"{name} [{unit}]" if unit else f"{name} (unit not recorded)"
+
+def is_identifier(name: str) -> bool:
+    "Whether a column only labels rows (`IDENTIFIERS`, any case), so that it is no parameter to score against."
+    return name.lower() in IDENTIFIERS
+
+# %% ../nbs/08_evaluate.ipynb #56c8c9a1
+def wilson_interval(k, # successes
+                    n, # trials
+                    z: float = 1.0, # standard normal quantile: 1 for a 68% interval, 1.96 for 95%
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    "Wilson score interval (low, high) of a binomial proportion k/n (Wilson 1927); NaN where n = 0."
+    k, n = np.asarray(k, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p, shrink = k / n, 1 + z ** 2 / n
+        centre, half = (p + z ** 2 / (2 * n)) / shrink, z * np.sqrt(p * (1 - p) / n + z ** 2 / (4 * n ** 2)) / shrink
+    return centre - half, centre + half
+
+def bootstrap_macro_auc(labels, # (N,) class indices
+                        probs, # (N, K) class probabilities
+                        n_boot: int = 200, # resamples
+                        seed: int = 0,
+                       ) -> np.ndarray:
+    "Macro one-vs-rest AUC of `n_boot` resamples (with replacement) of the rows: (n_boot,), all resamples at once."
+    labels, probs = _check_probs(labels, probs)
+    weights = np.random.default_rng(seed).multinomial(len(labels), np.full(len(labels), 1 / len(labels)), size=n_boot)
+    aucs = []
+    for k in range(probs.shape[1]):
+        order = np.argsort(probs[:, k], kind="stable")
+        starts = np.flatnonzero(np.r_[True, np.diff(probs[order, k]) > 0]) # ties share a score: half a pair each
+        w, positive = weights[:, order].astype(np.float64), labels[order] == k
+        pos, neg = (np.add.reduceat(w * m, starts, axis=1) for m in (positive, ~positive))
+        below = np.cumsum(neg, 1) - neg
+        with np.errstate(invalid="ignore", divide="ignore"):
+            aucs.append((pos * (below + neg / 2)).sum(1) / (pos.sum(1) * neg.sum(1)))
+    aucs = np.stack(aucs, 1)
+    finite = np.isfinite(aucs)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(finite.any(1), np.where(finite, aucs, 0).sum(1) / finite.sum(1), np.nan)
+
+def _bin_edges(values: np.ndarray, n_bins: int) -> np.ndarray | None:
+    "One bin per value (edges halfway between them) for a parameter with at most `n_bins` values, else None (quantile bins)."
+    distinct = np.unique(values[np.isfinite(values)])
+    if not 0 < len(distinct) <= n_bins: return None
+    gaps = np.diff(distinct)
+    half = np.r_[gaps[:1], gaps, gaps[-1:]] / 2 if len(distinct) > 1 else np.array([0.5, 0.5])
+    return np.r_[distinct - half[:-1], distinct[-1] + half[-1]]
+
+def score_params(labels, # (N,) class indices
+                 probs, # (N, K) class probabilities
+                 values: dict, # parameter name -> (N,) values, NaN where it does not apply
+                 n_bins: int = 6, # quantile bins; a parameter with at most this many values gets one bin per value
+                 n_boot: int = 200, # bootstrap resamples for the AUC's interval (0: none)
+                 keep_constant: bool = False, # keep parameters that take one value in each class (no variation beyond the class)
+                 seed: int = 0, # of the bootstrap
+                ) -> dict:
+    "`binned_metrics` of each parameter that varies within a class, with 68% intervals of accuracy (Wilson) and macro AUC (bootstrap)."
+    labels, probs = _check_probs(labels, probs)
+    out = {}
+    for name, v in values.items():
+        v = np.asarray(v, dtype=np.float64)
+        if v.shape != labels.shape: raise ValueError(f"the values of {name} must have shape {labels.shape}, got {v.shape}")
+        varies = any(len(np.unique(v[(labels == c) & np.isfinite(v)])) > 1 for c in np.unique(labels))
+        if not (varies or keep_constant): continue
+        edges = _bin_edges(v, n_bins)
+        b = binned_metrics(labels, probs, v, n_bins, edges)
+        b["discrete"] = edges is not None
+        b["accuracy_low"], b["accuracy_high"] = (x.tolist() for x in wilson_interval(np.round(np.nan_to_num(b["accuracy"]) * b["count"]), b["count"]))
+        if n_boot:
+            applies, e = ~np.isnan(v), np.asarray(b["edges"])
+            bins = np.where(applies, np.clip(np.searchsorted(e, v, side="right") - 1, 0, len(e) - 2), -1)
+            low, high = [], []
+            for i, n in enumerate(b["count"]):
+                rows = np.flatnonzero((bins == i) | ~applies)
+                aucs = bootstrap_macro_auc(labels[rows], probs[rows], n_boot, seed) if n else np.full(1, np.nan)
+                aucs = aucs[np.isfinite(aucs)]
+                q = np.percentile(aucs, [16, 84]) if aucs.size else [math.nan] * 2
+                low.append(float(q[0])); high.append(float(q[1]))
+            b["auc_macro_low"], b["auc_macro_high"] = low, high
+        out[name] = b
+    return out
 
 # %% ../nbs/08_evaluate.ipynb #e840f080
 def _axes(ax: Axes | None, figsize=(4.5, 4)) -> Axes:
@@ -110,56 +225,100 @@ def plot_calibration(labels, # (N,) class indices
                      n_bins: int = 10, # equal-width confidence bins
                      ax: Axes | None = None, # draw here instead of a new figure
                     ) -> Figure:
-    "Reliability diagram: accuracy against mean confidence in each confidence bin, with the ECE."
+    "Reliability diagram: accuracy against mean confidence in each confidence bin, with the images per bin and the ECE."
     r, ax = reliability(labels, probs, n_bins), _axes(ax)
-    edges = r["edges"]
-    ax.bar(edges[:-1], np.nan_to_num(r["accuracy"]), width=np.diff(edges), align="edge", alpha=0.4,
-           edgecolor="C0", label="accuracy in the bin")
+    edges, accuracy_ = r["edges"], np.nan_to_num(r["accuracy"])
+    ax.bar(edges[:-1], accuracy_, width=np.diff(edges), align="edge", alpha=0.4, edgecolor="C0", label="accuracy in the bin")
+    for left, width, a, n in zip(edges[:-1], np.diff(edges), accuracy_, r["count"]):
+        if n: ax.text(left + width / 2, 0.015, str(n), ha="center", va="bottom", fontsize=6.5,
+                      rotation=90 if n_bins > 12 else 0, color="0.2")
     ax.plot(r["confidence"], r["accuracy"], "o", color="C1", label="(mean confidence, accuracy)")
     ax.plot([0, 1], [0, 1], ":", color="gray", label="calibrated")
-    ax.set(xlabel="confidence (top-label probability)", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1.01),
-           title=f"Calibration: ECE {expected_calibration_error(labels, probs, n_bins):.3f}")
+    ax.set(xlabel="confidence (top-label probability)", ylabel="accuracy (fraction correct)", xlim=(0, 1), ylim=(0, 1.08),
+           title=f"Calibration: ECE {expected_calibration_error(labels, probs, n_bins):.3f}; images per bin at the bars' feet")
+    ax.title.set_fontsize("medium")
     ax.legend(loc="upper left", fontsize="small")
     return ax.figure
 
-def plot_binned(binned: dict, # the output of `binned_metrics`
+def _x_axis(ax: Axes, center: np.ndarray, edges: np.ndarray, discrete: bool):
+    "A log axis for wide positive ranges, ticks at the values of a discrete parameter, else at most 5 ticks."
+    if discrete: ax.set_xticks(center[np.isfinite(center)])
+    elif edges.size and edges.min() > 0 and edges.max() > 30 * edges.min():
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(numticks=5))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    else: ax.xaxis.set_major_locator(MaxNLocator(5))
+
+def plot_binned(binned: dict, # a value of `score_params` (or `binned_metrics`: no error bars)
                 name: str, # the parameter's name, for the axis
+                unit: str | None = None, # its unit (default: `param_unit(name)`)
                 ax: Axes | None = None, # draw here instead of a new figure
                ) -> Figure:
-    "Accuracy and macro AUC against the median parameter value of each bin (log axis for wide positive ranges)."
-    ax = _axes(ax)
-    center = np.asarray(binned["center"], dtype=np.float64)
-    ax.plot(center, binned["auc_macro"], "o-", label="macro AUC (with rows it does not apply to)")
-    ax.plot(center, binned["accuracy"], "s--", label="accuracy")
-    finite = center[np.isfinite(center)]
-    if finite.size and finite.min() > 0 and finite.max() > 30 * finite.min():
-        ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set(xlabel=f"{name} (bin median)", ylabel="score", ylim=(0, 1.01), title=f"Performance against {name}")
-    ax.legend(loc="lower right", fontsize="small")
+    "Accuracy and macro AUC with their 68% intervals against the median parameter value of each bin, over the images per bin."
+    ax = _axes(ax, figsize=(5, 4))
+    center, edges = (np.asarray(binned[k], dtype=np.float64) for k in ("center", "edges"))
+    counts = ax.twinx() # the histogram behind the scores
+    counts.bar(edges[:-1], binned["count"], width=np.diff(edges), align="edge", color="0.88", edgecolor="0.75")
+    counts.set_ylim(0, 2.5 * max(max(binned["count"]), 1)) # the bars in the lower part, under the scores
+    counts.set_ylabel("images per bin (grey bars)", color="0.4")
+    ax.set_zorder(counts.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    for key, fmt, label, color in (("auc_macro", "o-", "macro AUC (the bin with the rows it does not apply to)", "C0"),
+                                   ("accuracy", "s--", "accuracy", "C1")):
+        y = np.asarray(binned[key], dtype=np.float64)
+        yerr = (np.abs(np.asarray([binned[f"{key}_low"], binned[f"{key}_high"]], dtype=np.float64) - y)
+                if f"{key}_low" in binned else None)
+        ax.errorbar(center, y, yerr=yerr, fmt=fmt, ms=4, capsize=3, color=color, label=label)
+    _x_axis(ax, center, edges, binned.get("discrete", False))
+    intervals = " (68% intervals)" if "accuracy_low" in binned else ""
+    ax.set(xlabel=param_label(name, unit or param_unit(name)) + ("" if binned.get("discrete") else ", bin median"),
+           ylabel="score" + intervals, ylim=(0, 1.05), title=f"Performance against {name}")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize="x-small", frameon=False)
     return ax.figure
 
 # %% ../nbs/08_evaluate.ipynb #feaaab50
+def _scale_bar(ax: Axes, width: int, # image width [pixels]
+               pixel_scale: float | None, # [arcsec/pixel]; None: a bar in pixels
+              ):
+    "A bar of a round length, about a quarter of the image wide, in the lower left corner, labelled in arcsec (or pixels)."
+    per_pixel, unit = (pixel_scale, '"') if pixel_scale else (1.0, " px")
+    target = width * per_pixel / 4
+    length = max((v * 10.0 ** e for e in range(-2, 4) for v in (1, 2, 5) if v * 10.0 ** e <= target), default=target)
+    x0, y0, pixels = 0.06 * width, 0.08 * width, length / per_pixel
+    ax.plot([x0, x0 + pixels], [y0, y0], color="white", lw=2, solid_capstyle="butt")
+    ax.text(x0 + pixels / 2, y0 + 0.03 * width, f"{length:g}{unit}", color="white", ha="center", va="bottom", fontsize=7)
+
 def plot_gallery(images, # (n, C, H, W) or (n, H, W) images; the first band is shown
                  titles=None, # n titles
                  ncols: int = 4, # images per row
                  cmap: str = "magma",
+                 pixel_scale: float | None = None, # [arcsec/pixel] for the scale bar; None: a bar in pixels
+                 colorbar: str | list | None = "pixel value", # the colour bar's label (one, or n); None: no colour bars
                 ) -> Figure:
-    "A grid of images, each stretched between the 1st and 99.5th percentiles of its finite pixels; NaN pixels are grey."
+    "A grid of images, each stretched between the 1st and 99.5th percentiles of its finite pixels (NaN grey), with scale and colour bars."
     images = np.asarray(images, dtype=np.float64)
     images = images[:, 0] if images.ndim == 4 else images
     if images.ndim != 3: raise ValueError(f"images must be (n, C, H, W) or (n, H, W), got shape {images.shape}")
     n = len(images)
+    labels = [colorbar] * n if colorbar is None or isinstance(colorbar, str) else list(colorbar)
+    if len(labels) != n: raise ValueError(f"{len(labels)} colour-bar labels for {n} images")
     ncols = max(1, min(ncols, n))
     nrows = max(1, math.ceil(n / ncols))
-    fig = Figure(figsize=(2.2 * ncols, 2.3 * nrows), layout="constrained")
+    fig = Figure(figsize=((2.2 if colorbar is None else 2.7) * ncols, 2.3 * nrows), layout="constrained")
     cmap = matplotlib.colormaps[cmap].with_extremes(bad="0.6")
     for i, ax in enumerate(fig.subplots(nrows, ncols, squeeze=False).ravel()):
         ax.axis("off")
         if i >= n: continue
         finite = images[i][np.isfinite(images[i])]
         lo, hi = np.percentile(finite, [1, 99.5]) if finite.size else (0.0, 1.0)
-        ax.imshow(images[i], cmap=cmap, vmin=lo, vmax=max(hi, lo + 1e-12), origin="lower")
+        shown = ax.imshow(images[i], cmap=cmap, vmin=lo, vmax=max(hi, lo + 1e-12), origin="lower")
+        _scale_bar(ax, images.shape[-1], pixel_scale)
+        if labels[i] is not None:
+            bar = fig.colorbar(shown, ax=ax, shrink=0.85, pad=0.02)
+            bar.set_label(labels[i], fontsize=6)
+            bar.ax.tick_params(labelsize=6)
+            bar.ax.yaxis.set_major_locator(MaxNLocator(4))
+            bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}")) # no offset text over the next panel
         if titles is not None: ax.set_title(titles[i], fontsize="small")
     return fig
 
@@ -193,13 +352,16 @@ def saliency_maps(model: nn.Module, # a classifier (B, C, H, W) -> (B, K) logits
 def plot_saliency(images, # (n, C, H, W) model inputs; the first band is shown
                   maps, # (n, H, W) saliency maps
                   titles=None, # n titles
+                  pixel_scale: float | None = None, # [arcsec/pixel] of the inputs, for the scale bars
                  ) -> Figure:
-    "Images (first band) in the top row and their saliency maps below."
+    "Images (first band) in the top row and their saliency maps below, with scale and colour bars."
     images, maps = np.asarray(images, dtype=np.float64), np.asarray(maps, dtype=np.float64)
     if images.ndim != 4 or maps.shape != (images.shape[0],) + images.shape[2:]:
         raise ValueError(f"images must be (n, C, H, W) and maps (n, H, W), got {images.shape} and {maps.shape}")
     titles = list(titles) if titles is not None else [""] * len(images)
-    return plot_gallery(np.concatenate([images[:, 0], maps]), titles + ["saliency"] * len(maps), ncols=len(images))
+    bars = ["model input (preprocessed)"] * len(images) + ["|∂ log p / ∂ input|"] * len(maps)
+    return plot_gallery(np.concatenate([images[:, 0], maps]), titles + ["saliency"] * len(maps), ncols=len(images),
+                        pixel_scale=pixel_scale, colorbar=bars)
 
 # %% ../nbs/08_evaluate.ipynb #c1824ccf
 def rotation_errors(model: nn.Module, # a classifier (B, C, H, W) -> (B, K) logits
@@ -236,6 +398,71 @@ def jsonable(x): # a dict, list, tensor, array or number, e.g. metrics
     if isinstance(x, (float, np.floating)): return None if math.isnan(x) else float(x)
     return x
 
+def _shape_text(shape) -> str:
+    c, h, w = shape
+    return f"{c}-band {h}x{w}-pixel"
+
+def check_inputs(meta: dict | None, # the model's meta (`load_checkpoint`); None: a plain module, nothing to check
+                 info: H5Info, # `read_info` of the data file
+                 source: str = "the model", # how to name the model in messages, e.g. the checkpoint's path
+                ) -> list:
+    "The class names of the evaluation; a ValueError naming the file when its task, classes, bands or image size are not the model's."
+    meta = meta or {}
+    if meta and meta.get("task") not in ("binary", "multiclass"):
+        raise ValueError(f"evaluate scores classifiers; {source} has task {meta.get('task')!r} (expected 'binary' or 'multiclass')")
+    class_names = list(meta.get("class_names", info.class_names))
+    if class_names != info.class_names:
+        raise ValueError(f"{info.path} has classes {info.class_names}, but {source} was trained on {class_names}; "
+                         f"evaluate it on data with the same classes in the same order")
+    shape = tuple(meta["image_shape"]) if "image_shape" in meta else None
+    if shape is not None and shape != info.image_shape:
+        raise ValueError(f"{info.path} holds {_shape_text(info.image_shape)} images, but {source} was trained on "
+                         f"{_shape_text(shape)} images; evaluate it on data made like its training data")
+    if "in_channels" in meta and meta["in_channels"] != info.image_shape[0]:
+        raise ValueError(f"{info.path} holds images of {info.image_shape[0]} bands, but {source} takes {meta['in_channels']}")
+    return class_names
+
+def is_training_file(meta: dict | None, # the model's meta; its `data` is the file it was trained on
+                     path: str | Path, # a data file
+                    ) -> bool:
+    "Whether `path` is the file the model was trained on: the same file, or (when that path is gone) the same file name."
+    recorded = (meta or {}).get("data")
+    if recorded is None: return False
+    recorded, path = Path(recorded), Path(path)
+    return os.path.samefile(recorded, path) if recorded.exists() else recorded.name == path.name
+
+def eval_rows(indices, # None (every row), "test" (the run's held-out rows) or row indices
+              meta: dict | None, info: H5Info, source: str = "the model",
+             ) -> np.ndarray | None:
+    "The rows to evaluate; `test` only on the file the model was trained on, whose test rows they are."
+    if not isinstance(indices, str): return None if indices is None else np.asarray(indices)
+    if indices != "test": raise ValueError(f'indices must be None, "test" or row indices, got {indices!r}')
+    if "test_indices" not in (meta or {}): raise ValueError(f"{source} records no test split (test_indices): evaluate all of {info.path}")
+    if not is_training_file(meta, info.path):
+        raise ValueError(f"the test split (--test-split) holds rows of {meta.get('data')}, the file {source} was trained on, "
+                         f"not of {info.path}: evaluate all of {info.path} (without --test-split)")
+    rows = np.asarray(meta["test_indices"])
+    if len(rows) and rows.max() >= info.n:
+        raise ValueError(f"the test split of {source} reaches row {rows.max()}, but {info.path} has {info.n} rows: it is "
+                         f"not the file the model was trained on ({meta.get('data')})")
+    return rows
+
+def training_rows(meta: dict | None, info: H5Info,
+                  rows: np.ndarray | None, # the rows evaluated; None: all
+                 ) -> int:
+    "How many of `rows` the model was trained or validated on: those of its training file outside its test split."
+    if "test_indices" not in (meta or {}) or not is_training_file(meta, info.path): return 0
+    rows = np.arange(info.n) if rows is None else np.asarray(rows)
+    return int((~np.isin(rows, np.asarray(meta["test_indices"]))).sum())
+
+def pixel_scale_of(info: H5Info) -> float | None:
+    "The pixel scale [arcsec/pixel] of a data file: its simulation's, or the challenge's (0.2 ground, 0.1 space); else None."
+    config = info.config
+    if "simulation" in config: return float(config["simulation"]["pixel_scale"])
+    if "pixel_scale" in config: return float(config["pixel_scale"])
+    return {"ground": 0.2, "space": 0.1}.get(config.get("kind")) if "Challenge" in str(config.get("source", "")) else None
+
+# %% ../nbs/08_evaluate.ipynb #30ab6e84
 def _class_probabilities(model: nn.Module, dataset: LensDataset, meta: dict | None, batch_size: int, device,
                          progress: bool) -> np.ndarray:
     "(N, K) class probabilities from `predict`; a binary model's lens probability p becomes (1 - p, p)."
@@ -244,80 +471,140 @@ def _class_probabilities(model: nn.Module, dataset: LensDataset, meta: dict | No
     elif out.dim() == 1: out = torch.stack([1 - out, out], 1)
     return out.double().cpu().numpy()
 
+def _inputs(model: nn.Module, meta: dict | None, dataset: LensDataset):
+    "rows -> the preprocessed images of those positions of `dataset`, on the model's device: what the model sees."
+    device = next(model.parameters()).device
+    preprocess = make_preprocess(meta["preprocess"]) if (meta or {}).get("preprocess") else (lambda x: x)
+    return lambda rows: preprocess(torch.stack([image for image, _ in dataset.__getitems__(list(rows))]).to(device))
+
+def score_model(model: nn.Module, # a classifier
+                dataset: LensDataset, # the rows to score
+                meta: dict | None, # the model's meta (preprocessing, task); None: raw images in, logits out
+                class_names: list, # from `check_inputs`
+                params: dict, # parameter name -> (N,) values of the rows, to score against
+                n_bins: int = 6, n_boot: int = 200, # quantile bins per parameter; bootstrap resamples per bin
+                n_equivariance: int = 16, # images the rotation error is measured on (0: none)
+                angle_step: float = 15.0, # [deg] between the angles of the rotation curve
+                batch_size: int = 256, device=None, progress: bool = False,
+               ) -> tuple[dict, np.ndarray]: # (metrics, (N, K) class probabilities)
+    "The metrics of an evaluation: `classification_metrics`, `by_param` (`score_params`) and the rotation errors."
+    probs, labels = _class_probabilities(model, dataset, meta, batch_size, device, progress), dataset.labels
+    if probs.shape[1] != len(class_names):
+        raise ValueError(f"the model gives {probs.shape[1]} class probabilities, but the data has {len(class_names)} classes {class_names}")
+    metrics = classification_metrics(labels, probs) | dict(class_names=class_names, by_param=score_params(
+        labels, probs, params, n_bins, n_boot, keep_constant=False))
+    if n_equivariance > 0:
+        angles = np.arange(0, 360 + angle_step / 2, angle_step)
+        errors = rotation_errors(model, _inputs(model, meta, dataset)(range(min(n_equivariance, len(dataset)))), angles)
+        metrics["rotation_error"] = dict(angles=angles, max_abs_logit_change=errors)
+    return metrics, probs
+
+# %% ../nbs/08_evaluate.ipynb #8903b0ed
+def model_views(model: nn.Module, meta: dict | None, dataset: LensDataset, probs: np.ndarray, # from `score_model`
+                class_names: list, n_gallery: int = 8, # most confident mistakes shown
+               ) -> dict:
+    "What the figures show of the images: the most confident mistakes and, for each class, the surest image and its saliency."
+    labels, predicted, inputs = dataset.labels, probs.argmax(1), _inputs(model, meta, dataset)
+    mistakes = confident_mistakes(labels, probs, n_gallery)
+    surest = [int(np.flatnonzero(labels == c)[probs[labels == c, c].argmax()]) for c in np.unique(labels)]
+    x = inputs(surest)
+    views = dict(saliency=(x.cpu(), saliency_maps(model, x, torch.as_tensor(labels[surest], device=x.device)).cpu(),
+                           [f"{class_names[labels[i]]} ({probs[i, labels[i]]:.2f})" for i in surest]))
+    if len(mistakes): views["mistakes"] = (inputs(mistakes).cpu(), [f"{class_names[labels[i]]} → {class_names[predicted[i]]} "
+                                                                    f"({probs[i].max():.2f})" for i in mistakes])
+    return views
+
+def draw_figures(labels, probs, # (N,) classes and (N, K) probabilities of the evaluated rows
+                 metrics: dict, # from `score_model`
+                 views: dict | None = None, # from `model_views`
+                 units: dict | None = None, # parameter name -> unit (default: `param_unit`)
+                 pixel_scale: float | None = None, # [arcsec/pixel] of the images in `views`
+                 model_name: str = "model", # the rotation curve's legend
+                ) -> dict:
+    "Every figure of an evaluation, by file stem: ROC, precision-recall, confusion, calibration, by_<param>, images."
+    names = metrics["class_names"]
+    figures = dict(roc=plot_roc(labels, probs, names), precision_recall=plot_precision_recall(labels, probs, names),
+                   confusion_matrix=plot_confusion_matrix(labels, probs, names), calibration=plot_calibration(labels, probs))
+    figures |= {f"by_{_file_name(k)}": plot_binned(b, k, (units or {}).get(k)) for k, b in metrics["by_param"].items()}
+    views = views or {}
+    if "mistakes" in views: figures["mistakes"] = plot_gallery(*views["mistakes"], pixel_scale=pixel_scale, colorbar="model input (preprocessed)")
+    if "saliency" in views: figures["saliency"] = plot_saliency(*views["saliency"], pixel_scale=pixel_scale)
+    if "rotation_error" in metrics:
+        r = metrics["rotation_error"]
+        figures["equivariance"] = plot_equivariance(r["angles"], {model_name: r["max_abs_logit_change"]})
+    return figures
+
 def _file_name(name: str) -> str: return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
+def _previous_outputs(out_dir: Path) -> list:
+    "The files an earlier evaluation wrote to `out_dir`."
+    if not out_dir.is_dir(): return []
+    return sorted(p for p in out_dir.iterdir() if p.name == "metrics.json" or (p.suffix == ".png" and (
+        p.stem in ("roc", "precision_recall", "confusion_matrix", "calibration", "mistakes", "saliency", "equivariance")
+        or p.stem.startswith("by_"))))
+
+def check_out(out_dir: str | Path, # the evaluation's folder
+              overwrite: bool = False, # replace an earlier evaluation there
+             ) -> Path:
+    "`out_dir`, created if missing; a FileExistsError when it holds an evaluation and `overwrite` is False."
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir(): raise NotADirectoryError(f"{out_dir} is a file; --out names a folder for the evaluation")
+    if (out_dir / "metrics.json").exists() and not overwrite:
+        raise FileExistsError(f"{out_dir} holds an evaluation (metrics.json); pass overwrite=True (--overwrite) to replace it, or another out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir
+
+def write_evaluation(out_dir: Path, figures: dict, metrics: dict) -> dict:
+    "Replace an earlier evaluation in `out_dir` by `figures` (PNG) and `metrics.json`; returns the metrics as JSON values."
+    for p in _previous_outputs(out_dir): p.unlink()
+    for name, fig in figures.items(): fig.savefig(out_dir / f"{name}.png", dpi=110)
+    metrics = jsonable(metrics)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, allow_nan=False))
+    return metrics
+
+# %% ../nbs/08_evaluate.ipynb #ce0d21fa
 def evaluate(model: nn.Module | str | Path, # a classifier, or the path of a checkpoint (RUN/best.pt)
              data: str | Path, # a DeepLense HDF5 file
              out_dir: str | Path, # where the figures and metrics.json go (created)
              meta: dict | None = None, # the module's meta (`task`, `class_names`, `preprocess`); a checkpoint's own
              indices=None, # rows: None for all, "test" for the checkpoint's held-out test rows, or row indices
-             params: list | None = None, # parameters to score against; None: each in the file with two or more values
+             params: list | None = None, # parameters to score against; None: each physical one that varies within a class
              batch_size: int = 256, # images per forward pass
              device: str | torch.device | None = None, # default: the model's (a checkpoint: `get_device()`)
              n_bins: int = 6, # quantile bins per parameter
+             n_boot: int = 200, # bootstrap resamples for the AUC intervals of the by-parameter figures
              n_gallery: int = 8, # most confident mistakes shown
              n_equivariance: int = 16, # images the invariance error is measured on
              angle_step: float = 15.0, # degrees between the angles of the invariance curve
+             overwrite: bool = False, # replace an earlier evaluation in out_dir
              progress: bool = False, # progress bar over the batches
             ) -> dict:
     "Score a classifier on a DeepLense HDF5 file; writes every figure as PNG and `metrics.json` to `out_dir`."
     checkpoint = None
     if isinstance(model, (str, Path)): checkpoint, (model, meta) = str(model), load_checkpoint(model, device)
-    if meta is not None and meta.get("task") not in ("binary", "multiclass"):
-        raise ValueError(f"evaluate scores classifiers; the model's meta gives task {meta.get('task')!r} "
-                         f"(expected 'binary' or 'multiclass')")
-    info = read_info(data)
-    class_names = list((meta or {}).get("class_names", info.class_names))
-    if class_names != info.class_names:
-        raise ValueError(f"{info.path} has classes {info.class_names}, but the model was trained on {class_names}; "
-                         f"evaluate it on data with the same classes in the same order")
-    if isinstance(indices, str):
-        if indices != "test": raise ValueError(f'indices must be None, "test" or row indices, got {indices!r}')
-        if "test_indices" not in (meta or {}): raise ValueError("the model's meta has no test split (test_indices)")
-        indices = np.asarray(meta["test_indices"])
-    dataset = LensDataset(info.path, indices)
-    if len(dataset) == 0: raise ValueError(f"no rows of {info.path} to evaluate")
-    probs, labels = _class_probabilities(model, dataset, meta, batch_size, device, progress), dataset.labels
-    if probs.shape[1] != len(class_names):
-        raise ValueError(f"the model gives {probs.shape[1]} class probabilities, but {info.path} has "
-                         f"{len(class_names)} classes {class_names}")
+    info, source = read_info(data), checkpoint or "the model"
+    class_names = check_inputs(meta, info, source)
+    rows = eval_rows(indices, meta, info, source)
     unknown = sorted(set(params or ()) - set(info.param_names))
     if unknown: raise ValueError(f"{info.path} has no parameters {unknown}; it has {info.param_names}")
+    out_dir = check_out(out_dir, overwrite)
+    dataset = LensDataset(info.path, rows)
+    if len(dataset) == 0: raise ValueError(f"no rows of {info.path} to evaluate")
+    seen = training_rows(meta, info, dataset.indices)
+    if seen: warnings.warn(f"{seen} of the {len(dataset)} rows scored are rows {source} was trained or validated on "
+                           f"(of {meta['data']}): the scores are optimistic; score its held-out rows with indices='test' (--test-split)")
+    names = params if params is not None else [k for k in info.param_names if not is_identifier(k)]
     with h5py.File(info.path, "r") as f:
-        values = {k: f[f"params/{k}"][:][dataset.indices] for k in (info.param_names if params is None else params)}
-    by_param = {k: binned_metrics(labels, probs, v, n_bins) for k, v in values.items()
-                if params is not None or len(np.unique(v[~np.isnan(v)])) > 1}
-    metrics = classification_metrics(labels, probs) | dict(class_names=class_names, data=str(info.path),
-                                                           model=checkpoint, by_param=by_param)
-    figures = dict(roc=plot_roc(labels, probs, class_names), precision_recall=plot_precision_recall(labels, probs, class_names),
-                   confusion_matrix=plot_confusion_matrix(labels, probs, class_names), calibration=plot_calibration(labels, probs))
-    figures |= {f"by_{_file_name(k)}": plot_binned(b, k) for k, b in by_param.items()}
-
-    model_device = next(model.parameters()).device
-    preprocess = make_preprocess(meta["preprocess"]) if (meta or {}).get("preprocess") else (lambda x: x)
-    def inputs(rows) -> Tensor: # the preprocessed images of `rows` (positions in the dataset), on the model's device
-        return preprocess(torch.stack([image for image, _ in dataset.__getitems__(list(rows))]).to(model_device))
-    predicted = probs.argmax(1)
-    mistakes = confident_mistakes(labels, probs, n_gallery)
-    if len(mistakes):
-        figures["mistakes"] = plot_gallery(inputs(mistakes).cpu(), [f"{class_names[labels[i]]} → {class_names[predicted[i]]} "
-                                                                    f"({probs[i].max():.2f})" for i in mistakes])
-    surest = [int(np.flatnonzero(labels == c)[probs[labels == c, c].argmax()]) for c in np.unique(labels)]
-    x = inputs(surest)
-    maps = saliency_maps(model, x, torch.as_tensor(labels[surest], device=model_device))
-    figures["saliency"] = plot_saliency(x.cpu(), maps.cpu(), [f"{class_names[labels[i]]} ({probs[i, labels[i]]:.2f})" for i in surest])
-    if n_equivariance > 0:
-        angles = np.arange(0, 360 + angle_step / 2, angle_step)
-        errors = rotation_errors(model, inputs(range(min(n_equivariance, len(dataset)))), angles)
-        metrics["rotation_error"] = dict(angles=angles, max_abs_logit_change=errors)
-        figures["equivariance"] = plot_equivariance(angles, {(meta or {}).get("model", type(model).__name__): errors})
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, fig in figures.items(): fig.savefig(out_dir / f"{name}.png", dpi=110)
-    metrics = jsonable(metrics)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, allow_nan=False))
-    return metrics
+        values = {k: f[f"params/{k}"][:][dataset.indices] for k in names}
+        units = {k: param_unit(k, f[f"params/{k}"].attrs.get("unit")) for k in names}
+    metrics, probs = score_model(model, dataset, meta, class_names, values, n_bins, n_boot, n_equivariance, angle_step,
+                                 batch_size, device, progress)
+    metrics |= dict(data=str(info.path), model=checkpoint, training_rows=seen)
+    views = model_views(model, meta, dataset, probs, class_names, n_gallery)
+    scale = pixel_scale_of(info)
+    if scale is not None: scale *= info.image_shape[-1] / views["saliency"][0].shape[-1] # binned preprocessing: coarser pixels
+    figures = draw_figures(dataset.labels, probs, metrics, views, units, scale, (meta or {}).get("model", type(model).__name__))
+    return write_evaluation(out_dir, figures, metrics)
 
 # %% ../nbs/08_evaluate.ipynb #95e1fb6b
 def add_cli(subparsers):
@@ -325,12 +612,13 @@ def add_cli(subparsers):
     p = subparsers.add_parser("evaluate", help="score a trained classifier on a DeepLense HDF5 file",
                               description="Write every figure as PNG and OUT/metrics.json.")
     p.add_argument("--model", required=True, help="checkpoint, e.g. RUN/best.pt")
-    p.add_argument("--data", required=True, help="DeepLense HDF5 file (same class names as the checkpoint)")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--data", required=True, help="DeepLense HDF5 file (same classes, bands and image size as the model's training data)")
+    p.add_argument("--out", required=True, help="folder for the figures and metrics.json (created if missing)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier evaluation in OUT")
     p.add_argument("--test-split", action="store_true",
                    help="only the rows the training run held out for testing (when --data is the file it was trained on)")
     p.add_argument("--params", nargs="+", default=None, metavar="PARAM",
-                   help="parameters to score against (default: each one with two or more values)")
+                   help="parameters to score against (default: each physical one that varies within a class)")
     p.add_argument("--bins", type=int, default=6, help="quantile bins per parameter")
     p.add_argument("--angle-step", type=float, default=15.0, help="degrees between the angles of the invariance curve")
     p.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
@@ -338,8 +626,16 @@ def add_cli(subparsers):
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
     p.set_defaults(run=_run_evaluate)
 
+def _warn_line(message, category, *args, **kwargs): print(f"deeplense evaluate: warning: {message}", file=sys.stderr)
+
 def _run_evaluate(args) -> int:
-    evaluate(args.model, args.data, args.out, indices="test" if args.test_split else None, params=args.params,
-             batch_size=args.batch_size, device=args.device, n_bins=args.bins, angle_step=args.angle_step,
-             progress=args.progress)
+    with warnings.catch_warnings():
+        warnings.showwarning = _warn_line # one line, as the command's errors
+        m = evaluate(args.model, args.data, args.out, indices="test" if args.test_split else None, params=args.params,
+                     batch_size=args.batch_size, device=args.device, n_bins=args.bins, angle_step=args.angle_step,
+                     overwrite=args.overwrite, progress=args.progress)
+    number = lambda x: "undefined" if x is None else f"{x:.3f}" # NaN (one class only) is None in JSON
+    headline = f"AUC {number(m['auc'])}" if "auc" in m else f"macro AUC {number(m['auc_macro'])}"
+    print(f"scored {m['n']} images of {args.data}: {headline}, accuracy {number(m['accuracy'])}; wrote {Path(args.out) / 'metrics.json'} "
+          f"and {len(list(Path(args.out).glob('*.png')))} figures")
     return 0
