@@ -27,12 +27,14 @@ from .preprocess import make_preprocess
 from .train import TrainConfig, fit, read_checkpoint
 
 # %% auto #0
-__all__ = ['POSTERIOR_FORMAT', 'POSTERIOR_VERSION', 'MAKE_POSTERIOR', 'posterior_ranks', 'expected_coverage', 'grid_posterior',
-           'grid_interval', 'combine_log_posteriors', 'kde_log_density', 'synthetic_log_likelihood',
-           'population_log_posterior', 'binned_simulations', 'class_log_likelihoods', 'fraction_log_likelihood',
-           'log_bayes_factor', 'fit_temperature', 'calibrated_probabilities', 'embed', 'FrozenEmbedding',
-           'LensPosterior', 'load_posterior', 'posterior_from_regressor', 'train_posterior', 'plot_coverage',
-           'summarize', 'infer', 'add_cli', 'infer_population']
+__all__ = ['POSTERIOR_FORMAT', 'POSTERIOR_VERSION', 'MAKE_POSTERIOR', 'posterior_ranks', 'expected_coverage',
+           'binomial_standard_error', 'bootstrap_interval', 'grid_posterior', 'grid_interval', 'grid_rank',
+           'combine_log_posteriors', 'kde_log_density', 'synthetic_log_likelihood', 'population_log_posterior',
+           'binned_simulations', 'class_log_likelihoods', 'fraction_log_likelihood', 'log_bayes_factor',
+           'fit_temperature', 'calibrated_probabilities', 'embed', 'FrozenEmbedding', 'LensPosterior', 'load_posterior',
+           'posterior_from_regressor', 'train_posterior', 'plot_coverage', 'widen_samples', 'widened_ranks',
+           'fit_widening', 'population_ranks', 'bayes_factor_reliability', 'plot_bayes_factors', 'summarize', 'infer',
+           'add_cli', 'infer_population']
 
 # %% ../nbs/10_inference.ipynb #c0cffe38
 def posterior_ranks(samples: Tensor, # (S, B, P) posterior samples of B lenses
@@ -47,6 +49,30 @@ def expected_coverage(ranks: Tensor, # (B, P) from `posterior_ranks`
     "The fraction of lenses whose central `levels` credible interval contains the truth, per parameter."
     return ((2 * ranks - 1).abs()[None] <= levels[:, None, None]).to(ranks.dtype).mean(1)
 
+# %% ../nbs/10_inference.ipynb #093e6335
+def binomial_standard_error(p: float | Tensor, # a fraction (coverage, accuracy), or the nominal level it should equal
+                            n: int, # independent trials it is measured on (test lenses, populations)
+                           ) -> float | Tensor:
+    "The standard error of a fraction measured on n independent trials: sqrt(p (1 - p) / n)."
+    if n < 1: raise ValueError(f"n must be a positive number of trials, got {n}")
+    return (p * (1 - p) / n) ** 0.5
+
+def bootstrap_interval(statistic, # f(*arrays) -> float or tensor, e.g. the MAE, a coverage, an AUC
+                       *arrays: Tensor, # (N, ...) each, resampled together by rows
+                       n_boot: int = 1000, # resamples
+                       level: float = 0.95, # credibility of the percentile interval
+                       seed: int = 0,
+                      ) -> tuple[Tensor, Tensor]: # lower and upper bounds, shaped as the statistic
+    "The percentile bootstrap interval of a statistic of N independent rows (the rows drawn with replacement)."
+    n = len(arrays[0])
+    if any(len(a) != n for a in arrays): raise ValueError(f"the arrays have {[len(a) for a in arrays]} rows: they must have as many")
+    g = torch.Generator().manual_seed(seed)
+    rows = torch.randint(n, (n_boot, n), generator=g)
+    values = torch.stack([torch.as_tensor(statistic(*(a[i] for a in arrays)), dtype=torch.float64) for i in rows])
+    q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
+    lo, hi = values.quantile(q, 0)
+    return lo, hi
+
 # %% ../nbs/10_inference.ipynb #a409f3d6
 def grid_posterior(log_density: Tensor, # (..., G) unnormalised log density on an evenly spaced grid
                   ) -> Tensor: # (..., G) log probabilities of the grid points, logsumexp = 0
@@ -58,8 +84,8 @@ def grid_interval(grid: Tensor, # (G,) increasing grid of the parameter
                   level: float = 0.95, # credibility
                  ) -> tuple[Tensor, Tensor]: # lower and upper bounds (...,)
     "The equal-tailed credible interval of a grid posterior (linear interpolation of its cumulative sum)."
-    cdf = log_post.exp().cumsum(-1)
-    cdf = cdf - cdf[..., :1] / 2 # the mass of each cell centred on its grid point
+    p = log_post.exp()
+    cdf = p.cumsum(-1) - p / 2 # the mass below each grid point, each cell centred on its point
     def quantile(q):
         i = torch.searchsorted(cdf.contiguous(), torch.full(cdf.shape[:-1] + (1,), q, dtype=cdf.dtype, device=cdf.device))
         i = i.clamp(1, grid.shape[-1] - 1)
@@ -67,6 +93,20 @@ def grid_interval(grid: Tensor, # (G,) increasing grid of the parameter
         t = ((q - c0) / (c1 - c0).clamp_min(1e-30)).clamp(0, 1)
         return (grid[i - 1] + t * (grid[i] - grid[i - 1])).squeeze(-1)
     return quantile((1 - level) / 2), quantile((1 + level) / 2)
+
+def grid_rank(grid: Tensor, # (G,) increasing grid of the parameter
+              log_post: Tensor, # (..., G) from `grid_posterior`
+              value: Tensor, # (...) a value per posterior, e.g. the truth (broadcast against the posteriors)
+             ) -> Tensor: # (...) in [0, 1]: the posterior mass below `value`
+    "The normalised rank of a value under a grid posterior (its cumulative sum, as `grid_interval` reads it)."
+    p = log_post.exp()
+    shape = torch.broadcast_shapes(p.shape[:-1], value.shape)
+    cdf = (p.cumsum(-1) - p / 2).expand(*shape, p.shape[-1])
+    v = value.to(grid).expand(shape)[..., None]
+    i = torch.searchsorted(grid.contiguous(), v.contiguous()).clamp(1, grid.shape[-1] - 1)
+    g0, g1 = grid[i - 1], grid[i]
+    t = ((v - g0) / (g1 - g0)).clamp(0, 1).to(cdf.dtype)
+    return torch.lerp(cdf.gather(-1, i - 1), cdf.gather(-1, i), t).squeeze(-1).clamp(0, 1)
 
 def combine_log_posteriors(log_post: Tensor, # (N, G) per-lens log posteriors of the shared parameter on a grid
                            log_train_prior: Tensor, # (G,) log prior the per-lens posteriors were trained with
@@ -382,15 +422,99 @@ def plot_coverage(levels: Tensor, # (L,) credibility levels
                   coverage: Tensor, # (L, P) from `expected_coverage`
                   names: list, # P parameter names
                   ax=None,
+                  n: int | None = None, # test lenses (or populations) the coverage is measured on: shade +- 2 standard errors
                  ):
-    "Expected coverage against credibility, one line per parameter, with the diagonal; returns the axes."
+    "Expected coverage against credibility, one line per parameter, with the diagonal (and its binomial band); returns the axes."
     import matplotlib.pyplot as plt
     ax = ax or plt.subplots(figsize=(4, 4))[1]
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
+    if n is not None:
+        band = torch.linspace(0, 1, 101)
+        se = binomial_standard_error(band, n)
+        ax.fill_between(band, band - 2 * se, band + 2 * se, color="k", alpha=0.12, lw=0, label=f"2 standard errors, n = {n}")
     for p, name in enumerate(names): ax.plot(levels.cpu(), coverage[:, p].cpu(), "o-", ms=3, label=name)
     ax.set(xlabel="credibility level", ylabel="expected coverage", aspect="equal")
     ax.legend(fontsize=8)
     return ax
+
+# %% ../nbs/10_inference.ipynb #b7c0a002
+def widen_samples(samples: Tensor, # (S, B, P) posterior samples of B lenses
+                  factor: Tensor | float, # (P,) or a number: 1 leaves them, 2 doubles every distance from the median
+                 ) -> Tensor: # (S, B, P)
+    "Posterior samples spread about their median by a factor per parameter (a widening calibrated by `fit_widening`)."
+    median = samples.median(0, keepdim=True).values
+    return median + torch.as_tensor(factor, dtype=samples.dtype, device=samples.device) * (samples - median)
+
+def widened_ranks(samples: Tensor, # (S, B, P) posterior samples
+                  truth: Tensor, # (B, P) true parameters
+                  factors: Tensor, # (F,) widening factors
+                 ) -> Tensor: # (F, B, P): `posterior_ranks(widen_samples(samples, f), truth)` for every f
+    "The normalised SBC ranks of the truth under the widened posteriors, for many factors at once (one sort)."
+    median = samples.median(0).values # (B, P)
+    ordered = samples.movedim(0, -1).sort(-1).values.contiguous() # (B, P, S)
+    point = median + (truth - median) / factors.to(samples)[:, None, None] # below it exactly the widened samples below the truth
+    count = torch.stack([torch.searchsorted(ordered, p[..., None].contiguous())[..., 0] for p in point]) # samples below
+    return count.to(samples.dtype) / samples.shape[0]
+
+def fit_widening(samples: Tensor, # (S, B, P) posterior samples of a calibration set (not the test set)
+                 truth: Tensor, # (B, P) its true parameters
+                 levels: Tensor | None = None, # (L,) credibility levels to match; default 0.1, 0.2, ..., 0.9, 0.95
+                 factors: Tensor | None = None, # (F,) candidate factors; default 201 from 1/3 to 3, evenly in log
+                ) -> Tensor: # (P,) the factor per parameter
+    "The widening per parameter whose expected coverage is closest to the credibility (least squares over `levels`)."
+    levels = torch.tensor([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]) if levels is None else levels
+    factors = torch.logspace(-math.log10(3), math.log10(3), 201) if factors is None else factors
+    levels, factors = levels.to(samples), factors.to(samples)
+    ranks = widened_ranks(samples, truth, factors) # (F, B, P)
+    coverage = ((2 * ranks - 1).abs()[:, None] <= levels[None, :, None, None]).to(samples.dtype).mean(2) # (F, L, P)
+    return factors[((coverage - levels[:, None]) ** 2).sum(1).argmin(0)]
+
+# %% ../nbs/10_inference.ipynb #b7c0a012
+def population_ranks(populations: Tensor, # (T, N, D) the summaries of T populations of N lenses each
+                     truths: Tensor, # (T,) each population's shared parameter
+                     sim_summaries: Tensor, # (G, K, D) reference simulations (`population_log_posterior`)
+                     sim_values: Tensor, # (G,)
+                     grid: Tensor, # (F,)
+                    ) -> Tensor: # (T, 1) ranks, for `expected_coverage`
+    "The rank of every population's truth under its synthetic-likelihood posterior: coverage over repeated populations."
+    return torch.stack([grid_rank(grid, population_log_posterior(s, sim_summaries, sim_values, grid), t)
+                        for s, t in zip(populations, truths)])[:, None]
+
+# %% ../nbs/10_inference.ipynb #b7c0a022
+def bayes_factor_reliability(log_b: Tensor, # (M,) natural-log Bayes factors, positive against negative class
+                             is_positive: Tensor, # (M,) bool: is the truth the positive class? (as many of each class)
+                             edges: Tensor, # (E,) bin edges in ln B
+                            ) -> dict: # per bin: count, implied, observed, se
+    "Is ln B calibrated? Per bin of ln B, the fraction of positives against sigmoid(ln B), their probability under even odds."
+    b = torch.bucketize(log_b, edges) - 1
+    ok = (b >= 0) & (b < len(edges) - 1)
+    count = torch.bincount(b[ok], minlength=len(edges) - 1).double()
+    observed = torch.bincount(b[ok], weights=is_positive[ok].double(), minlength=len(edges) - 1) / count
+    implied = torch.bincount(b[ok], weights=torch.sigmoid(log_b[ok].double()), minlength=len(edges) - 1) / count
+    return dict(count=count, implied=implied, observed=observed, se=(implied * (1 - implied) / count).sqrt())
+
+def plot_bayes_factors(log_b: Tensor, # (M,) natural-log Bayes factors, positive against negative class
+                       is_positive: Tensor, # (M,) bool: is the positive class true?
+                       edges: Tensor, # (E,) bin edges in ln B
+                       axes=None, # two axes: histograms, reliability
+                       names: tuple = ("negative", "positive"), # the classes' names
+                      ):
+    "ln B's histogram under each class, and the fraction of positives per bin against sigmoid(ln B); returns the axes."
+    import matplotlib.pyplot as plt
+    axes = axes if axes is not None else plt.subplots(1, 2, figsize=(9, 3.5), layout="constrained")[1]
+    clipped = log_b.clamp(edges[0], edges[-1])
+    for cls, name in zip((False, True), names):
+        axes[0].hist(clipped[is_positive == cls].cpu(), bins=edges.cpu(), alpha=0.5, label=f"true class: {name}")
+    axes[0].axvline(0, color="k", lw=1)
+    axes[0].set(xlabel="ln B (clipped to the bins)", ylabel="count")
+    axes[0].legend(fontsize=8)
+    r = bayes_factor_reliability(log_b, is_positive, edges)
+    ok = r["count"] > 0
+    axes[1].plot([0, 1], [0, 1], "k--", lw=1, label="calibrated")
+    axes[1].errorbar(r["implied"][ok], r["observed"][ok], yerr=2 * r["se"][ok], fmt="o", ms=3, label="bins of ln B, 2 s.e.")
+    axes[1].set(xlabel="probability implied by ln B, sigmoid(ln B)", ylabel=f"fraction {names[1]}", aspect="equal")
+    axes[1].legend(fontsize=8)
+    return axes
 
 # %% ../nbs/10_inference.ipynb #2a87fb95
 def _read_lenses_info(posterior: LensPosterior, path: str | Path):
