@@ -5,6 +5,7 @@
 # %% ../nbs/00_core.ipynb #8a8cd916
 from __future__ import annotations
 
+import contextlib
 import difflib
 import glob
 import importlib
@@ -12,7 +13,9 @@ import json
 import os
 import platform
 import re
+import shutil
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +23,13 @@ import h5py
 import numpy as np
 import torch
 
+try: import fcntl
+except ImportError: fcntl = None # Windows: no advisory locks
+
 # %% auto #0
-__all__ = ['LAYOUT_VERSION', 'CHUNK_BYTES', 'MAKE_DATA', 'DEFAULT_FRACTIONS', 'get_device', 'hardware', 'make_generator',
-           'unknown_name_error', 'require', 'check_file', 'H5Info', 'read_info', 'H5Writer']
+__all__ = ['LAYOUT_VERSION', 'CHUNK_BYTES', 'MAKE_DATA', 'SPARE_BYTES', 'DEFAULT_FRACTIONS', 'get_device', 'hardware',
+           'make_generator', 'unknown_name_error', 'require', 'check_file', 'H5Info', 'read_info', 'output_lock',
+           'H5Writer']
 
 # %% ../nbs/00_core.ipynb #dad33056
 def get_device(device: str | torch.device | None = None, # an explicit choice ("cpu", "cuda:1", ...); None picks the best available
@@ -223,7 +230,62 @@ def read_info(path: str | Path, # a DeepLense HDF5 file
                       config=json.loads(f.attrs.get("config", "{}")), version=version)
 
 
+# %% ../nbs/00_core.ipynb #0c7a1d02
+_HELD: dict = {} # lock file -> its open file, for the locks this process holds
+
+def _lock_holder(f) -> str:
+    "Who holds the lock file `f`, as its holder wrote it."
+    f.seek(0)
+    return f.read().strip() or "a process that is starting"
+
+@contextlib.contextmanager
+def output_lock(path: str | Path, # the output to guard (a file or a folder); the lock is the file `path.lock` beside it
+                wait: bool = False, # wait for another holder to finish instead of failing (for short updates)
+               ):
+    "Hold an advisory lock on `path.lock` while this process writes `path`; another process gets a `BlockingIOError`."
+    lock = Path(path).with_name(Path(path).name + ".lock")
+    key = os.path.abspath(lock)
+    if key in _HELD or fcntl is None: # already held by this process (or a system without flock)
+        yield lock
+        return
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        f = open(lock, "a+")
+        try: fcntl.flock(f, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(f)
+            f.close()
+            raise BlockingIOError(f"{path} is being written by another process ({holder}); wait until it ends or "
+                                  f"write elsewhere (the lock {lock.name} is released when that process ends)") from None
+        except OSError as e: # a file system without locks (some network mounts): write unguarded, and say so
+            f.close()
+            warnings.warn(f"cannot lock {lock} ({e.strerror}): a second process writing {path} would not be stopped", stacklevel=3)
+            yield lock
+            return
+        try:
+            if os.path.samestat(os.fstat(f.fileno()), os.stat(lock)): break
+        except FileNotFoundError: pass
+        f.close() # the holder removed this lock file as we opened it: lock the new one
+    f.truncate(0)
+    f.write(f"pid {os.getpid()}: {' '.join(sys.argv)[:200]}")
+    f.flush()
+    _HELD[key] = f
+    try: yield lock
+    finally:
+        del _HELD[key]
+        lock.unlink(missing_ok=True) # removed while held, so a waiting process sees the new file (checked above)
+        f.close()
+
 # %% ../nbs/00_core.ipynb #faf41475
+SPARE_BYTES = 1 << 20 # left free on the disk by every block written, for HDF5's own records and the final close
+
+def _free_bytes(folder: Path) -> int: return shutil.disk_usage(folder).free
+
+def _h5_reason(e: Exception) -> str:
+    "The system's words in an h5py error ('No space left on device'), else HDF5's ('truncated file: eof = 96')."
+    found = re.search(r"error message = '([^']*)'", str(e)) or re.search(r"\(([^,()]+)", str(e))
+    return found.group(1) if found else str(e)
+
 class H5Writer:
     "Write a data set in DeepLense's HDF5 layout row block by row block, resumably, renamed into place when complete."
     def __init__(self, path: str | Path, # the final file name
@@ -245,29 +307,54 @@ class H5Writer:
         self.config = json.loads(json.dumps(config or {})) # round trip so the comparison on resume is exact
         expected = dict(n=n, image_shape=list(image_shape), class_names=list(class_names), param_names=sorted(param_names),
                         config=self.config)
-        if self.partial.exists():
-            self.file = h5py.File(self.partial, "a")
-            found = json.loads(self.file.attrs.get("writer", "{}"))
-            if found != expected:
-                self.file.close()
-                differ = [k for k in expected if k != "config" and found.get(k) != expected[k]] + [
-                    f"config.{k}" for k in sorted(set(self.config) | set(found.get("config", {})))
-                    if found.get("config", {}).get(k) != self.config.get(k)]
-                raise ValueError(f"{self.partial} was started by a different job (its {', '.join(differ)} differ); rerun "
-                                 f"with that job's settings to resume it, or delete it or choose another output path")
-        else:
-            self.partial.parent.mkdir(parents=True, exist_ok=True)
-            self.file = f = h5py.File(self.partial, "w")
-            chunk_rows = chunk_rows or max(1, CHUNK_BYTES // (4 * int(np.prod(image_shape))))
-            chunks = (max(1, min(chunk_rows, n)),) + image_shape
-            f.create_dataset("images", (n,) + image_shape, dtype="float32", chunks=chunks, compression=compression,
-                             shuffle=compression is not None)
-            f.create_dataset("labels", (n,), dtype="int64")
-            for k in param_names: f.create_dataset(f"params/{k}", (n,), dtype="float64", fillvalue=np.nan)
-            f.create_dataset("written", (n,), dtype="bool")
-            f.attrs.update(writer=json.dumps(expected), class_names=json.dumps(list(class_names)),
-                           config=json.dumps(self.config), version=_package_version(), layout=LAYOUT_VERSION)
+        self._lock = contextlib.ExitStack() # held until close: one writer per output
+        self._lock.enter_context(output_lock(self.path))
+        try: self.file = (self.partial.exists() and self._resume(expected)) or self._create(expected, compression, chunk_rows)
+        except BaseException:
+            self._lock.close()
+            raise
+        self.failed = False # a write failed: the file is closed without being completed
         self.n, self.param_names = n, sorted(param_names)
+
+    def _resume(self, expected: dict) -> h5py.File | None:
+        "The `.partial` of this same job, reopened; None once an unreadable one is deleted."
+        try: f = h5py.File(self.partial, "a", rdcc_nbytes=0)
+        except OSError as e: return self._discard(_h5_reason(e))
+        if "writer" not in f.attrs or "written" not in f:
+            f.close()
+            return self._discard("it holds no record of its job")
+        found = json.loads(f.attrs["writer"])
+        if found != expected:
+            f.close()
+            differ = [k for k in expected if k != "config" and found.get(k) != expected[k]] + [
+                f"config.{k}" for k in sorted(set(self.config) | set(found.get("config", {})))
+                if found.get("config", {}).get(k) != self.config.get(k)]
+            raise ValueError(f"{self.partial} was started by a different job (its {', '.join(differ)} differ); rerun "
+                             f"with that job's settings to resume it, or delete it or choose another output path")
+        return f
+
+    def _discard(self, reason: str) -> None:
+        "Delete an unreadable `.partial`, saying why (we hold the output's lock: no one else is writing it)."
+        warnings.warn(f"{self.partial} cannot be read ({reason}): a run was stopped before anything in it was marked "
+                      f"written; it was deleted and the file is started again", stacklevel=4)
+        self.partial.unlink()
+
+    def _create(self, expected: dict, compression: str | None, chunk_rows: int | None) -> h5py.File:
+        "A new `.partial` with every dataset, nothing written."
+        n, image_shape = expected["n"], tuple(expected["image_shape"])
+        self.partial.parent.mkdir(parents=True, exist_ok=True)
+        f = h5py.File(self.partial, "w", rdcc_nbytes=0)
+        chunk_rows = chunk_rows or max(1, CHUNK_BYTES // (4 * int(np.prod(image_shape))))
+        chunks = (max(1, min(chunk_rows, n)),) + image_shape
+        f.create_dataset("images", (n,) + image_shape, dtype="float32", chunks=chunks, compression=compression,
+                         shuffle=compression is not None)
+        f.create_dataset("labels", (n,), dtype="int64")
+        for k in expected["param_names"]: f.create_dataset(f"params/{k}", (n,), dtype="float64", fillvalue=np.nan)
+        f.create_dataset("written", (n,), dtype="bool")
+        f.attrs.update(writer=json.dumps(expected), class_names=json.dumps(expected["class_names"]),
+                       config=json.dumps(self.config), version=_package_version(), layout=LAYOUT_VERSION)
+        f.flush()
+        return f
 
     def missing(self) -> np.ndarray:
         "Indices of the rows not yet written."
@@ -278,28 +365,52 @@ class H5Writer:
               labels, # (B,) integers
               params: dict | None = None, # name -> (B,) values; names not given stay NaN
              ):
-        "Write rows `start:start+B` and mark them written (flushed, so a crash keeps them)."
+        "Write rows `start:start+B` (finite pixels only), flush them, then mark them written (flushed too); an `OSError` if they cannot reach the disk."
         images, labels = np.asarray(_to_numpy(images), dtype="float32"), np.asarray(_to_numpy(labels))
         b = len(images)
         if start < 0 or start + b > self.n: raise ValueError(f"rows {start}:{start + b} are outside 0:{self.n}")
         if labels.shape != (b,): raise ValueError(f"labels must have shape ({b},), got {labels.shape}")
         unknown = set(params or {}) - set(self.param_names)
         if unknown: raise ValueError(f"unknown parameters {sorted(unknown)}; this file has {self.param_names}")
+        if self.failed: raise OSError(f"an earlier write to {self.partial} failed; rerun the command to resume")
+        if not (finite := np.isfinite(images).reshape(b, -1).all(1)).all():
+            bad = start + np.flatnonzero(~finite)
+            raise ValueError(f"rows {', '.join(map(str, bad[:5]))}{' ...' if len(bad) > 5 else ''} ({len(bad)} of rows {start}:{start + b}) "
+                             f"hold NaN or infinite pixels; nothing of them was written to {self.partial}")
+        need = images.nbytes + labels.nbytes + 8 * b * (len(self.param_names) + 1) + SPARE_BYTES
+        if (free := _free_bytes(self.partial.parent)) < need:
+            raise OSError(f"cannot write rows {start}:{start + b} to {self.partial}: its disk has {free / 1e6:.1f} MB free, "
+                          f"they need about {need / 1e6:.1f} MB; nothing of them was written: free space and rerun the same "
+                          f"command to resume ({self.n - len(self.missing())} of {self.n} rows are kept)")
         f = self.file
-        f["images"][start:start + b] = images
-        f["labels"][start:start + b] = labels
-        for k, v in (params or {}).items(): f[f"params/{k}"][start:start + b] = np.asarray(_to_numpy(v), dtype="float64")
-        f["written"][start:start + b] = True
-        f.flush()
+        try:
+            f["images"][start:start + b] = images
+            f["labels"][start:start + b] = labels
+            for k, v in (params or {}).items(): f[f"params/{k}"][start:start + b] = np.asarray(_to_numpy(v), dtype="float64")
+            f.flush() # the rows are in the file before they are marked
+            f["written"][start:start + b] = True
+            f.flush()
+        except (OSError, RuntimeError) as e: # h5py raises RuntimeError for some failed writes
+            self.failed = True
+            raise OSError(f"cannot write rows {start}:{start + b} to {self.partial} ({_h5_reason(e)}); they are not marked "
+                          f"written: fix that and rerun the same command to resume") from None
 
     def close(self) -> bool:
         "Close the file; if every row is written, rename it to its final name. Returns whether it is complete."
         if not self.file.id.valid: return self.path.exists()
-        complete = bool(self.file["written"][:].all())
-        if complete: del self.file["written"]
-        self.file.close()
-        if complete: os.replace(self.partial, self.path)
-        return complete
+        try:
+            if self.failed: # after a failed write HDF5 may fail again while closing: what is marked stays marked
+                with contextlib.suppress(OSError, RuntimeError): self.file.close()
+                return False
+            complete = bool(self.file["written"][:].all())
+            try:
+                if complete: del self.file["written"]
+                self.file.close()
+            except (OSError, RuntimeError) as e:
+                raise OSError(f"cannot finish {self.partial} ({_h5_reason(e)}); free space and rerun the same command") from None
+            if complete: os.replace(self.partial, self.path)
+            return complete
+        finally: self._lock.close()
 
     def __enter__(self): return self
     def __exit__(self, *exc): self.close()

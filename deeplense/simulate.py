@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import functools
 import importlib
 import importlib.util
@@ -14,6 +16,8 @@ import math
 import multiprocessing
 import os
 import shutil
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +29,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .core import H5Writer, check_file, get_device, make_generator, read_info
+from .core import H5Writer, check_file, get_device, make_generator, output_lock, read_info
 from .lensing import (add_noise, background_rms, convolve, einstein_radius, gaussian_psf_kernel, gaussian_ring,
                                line_mass_deflection, magnitude_to_amplitude, point_mass_deflection, point_sources, render_image,
                                sersic_ellipse, sersic_total_flux, shear_deflection, sie_deflection, spiral_arms)
@@ -33,13 +37,13 @@ from .simconfig import (DEEPLENSESIM_PRESETS, NON_LENS_KINDS, PRESETS, Band, Sim
                                  deeplensesim_einstein_radius, is_fixed, override, preset, sample)
 
 # %% auto #0
-__all__ = ['HOST_PARAMS', 'SUBHALO_PARAMS', 'VORTEX_PARAMS', 'SURVEY_PARAMS', 'power_law_masses', 'band_key', 'Draws',
-           'redshift_names', 'lens_redshifts', 'einstein_units', 'sample_host', 'sample_light', 'concentration_duffy08',
-           'nfw_angles', 'tidal_radius', 'tnfw_bound_mass', 'subhalo_profiles', 'annulus_host_mass',
-           'mean_subhalo_mass', 'sample_subhalos', 'sample_vortex', 'sample_instrument', 'sample_mask', 'band_fluxes',
-           'sample_survey', 'sample_params', 'param_names', 'render_images', 'lensed_source_stats', 'simulate_batch',
-           'check_seed', 'batch_generator', 'SimulationJob', 'simulate_to_h5', 'load_config', 'parse_override',
-           'run_simulate', 'add_cli']
+__all__ = ['HOST_PARAMS', 'SUBHALO_PARAMS', 'VORTEX_PARAMS', 'SURVEY_PARAMS', 'COMPILE_FROM', 'power_law_masses', 'band_key',
+           'Draws', 'redshift_names', 'lens_redshifts', 'einstein_units', 'sample_host', 'sample_light',
+           'concentration_duffy08', 'nfw_angles', 'tidal_radius', 'tnfw_bound_mass', 'subhalo_profiles',
+           'annulus_host_mass', 'mean_subhalo_mass', 'sample_subhalos', 'sample_vortex', 'sample_instrument',
+           'sample_mask', 'band_fluxes', 'sample_survey', 'sample_params', 'param_names', 'render_images',
+           'lensed_source_stats', 'simulate_batch', 'check_seed', 'batch_generator', 'SimulationJob', 'simulate_to_h5',
+           'load_config', 'parse_override', 'run_simulate', 'add_cli']
 
 # %% ../nbs/02_simulate.ipynb #1a306917
 def power_law_masses(u: Tensor, # uniform draws in [0, 1)
@@ -349,7 +353,7 @@ def sample_survey(config: SimulationConfig, draws: Draws,
     def draw_kind(kinds: dict) -> Tensor:
         fractions = torch.tensor([float(kinds.get(k, 0.0)) for k in NON_LENS_KINDS], dtype=torch.float64, device=dev)
         return torch.searchsorted(fractions.cumsum(0) / fractions.sum(), u().contiguous(), right=True).clamp(max=len(NON_LENS_KINDS) - 1)
-    kind = torch.where(draws.is_class("non_lens"), draw_kind(s.kinds), draw_kind(s.lens_kinds))
+    kind = torch.where(draws.is_class("non_lens"), draw_kind(s.kinds), draw_kind(s.lens_kinds or s.kinds))
     is_kind = lambda k: kind == NON_LENS_KINDS.index(k)
     mag, R, cx, cy = light["lens_magnitude"], light["lens_R_sersic"], light["lens_x"], light["lens_y"]
     # a companion: a second galaxy like the first (merger) or a faint blue one stretched along a circle (like an arc)
@@ -558,7 +562,7 @@ def render_images(config: SimulationConfig,
         for c, b in enumerate(config.bands):
             # the stored exposure time is the total (num_exposures x one exposure): the Poisson term's time
             t, rms = (params[band_key(k, b, config)].to(dtype)[:, None, None] for k in ("exposure_time", "background_rms"))
-            images[:, c] = noise(images[:, c], t, rms, generator)
+            images[:, c] = noise(images[:, c], t, rms, generator, shot_noise=config.shot_noise)
     units = [b.flux_unit for b in config.bands]
     if any(u != 1 for u in units): images = images * torch.tensor(units, dtype=dtype, device=device)[:, None, None]
     if config.mask is not None: images = torch.where(extra["mask"][:, None], config.mask.value, images)
@@ -626,6 +630,7 @@ class SimulationJob:
     progress: bool
     compile: bool
     threads: int | None # torch threads per worker process; None: torch's default
+    compression: str | None = None # HDF5 filter of the pixels: None, "lzf" or "gzip"
 
     @property
     def meta(self) -> dict:
@@ -656,7 +661,7 @@ def _write_shard(job: SimulationJob, shard: int):
         return
     device, size = torch.device(job.device), sum(b[2] for b in batches)
     with H5Writer(target, size, config.image_shape, config.classes, param_names(config), meta,
-                  overwrite=job.overwrite and job.shards == 1) as writer:
+                  overwrite=job.overwrite and job.shards == 1, compression=job.compression) as writer:
         todo = np.zeros(size, dtype=bool)
         todo[writer.missing()] = True
         for b, start, rows in tqdm([b for b in batches if todo[b[1]:b[1] + b[2]].any()], desc=f"simulate {target.name}",
@@ -670,7 +675,7 @@ def _merge_shards(job: SimulationJob):
     "Copy the complete shard files batch by batch into the final file, then delete them."
     config = job.config
     with H5Writer(job.path, job.n, config.image_shape, config.classes, param_names(config), job.meta,
-                  overwrite=job.overwrite) as writer:
+                  overwrite=job.overwrite, compression=job.compression) as writer:
         todo = np.zeros(job.n, dtype=bool)
         todo[writer.missing()] = True
         for shard in range(job.shards):
@@ -691,6 +696,21 @@ def _cannot_compile(device: torch.device) -> str | None:
         return "torch.compile on CUDA needs triton, which is not installed (pip install triton)"
     return None
 
+COMPILE_FROM = 50_000 # images from which simulate_to_h5 compiles by default (point-mass subhalos, no survey)
+
+def _watch_parent(parent: int):
+    "End this process once `parent` has ended (where the kernel cannot do it)."
+    while os.getppid() == parent: time.sleep(1.0)
+    os._exit(1)
+
+def _die_with_parent(parent: int, # the pid of the process that starts the pool
+                    ):
+    "Pool initializer: end this worker when its parent ends, however it ends (Ctrl-C, SIGTERM, SIGKILL)."
+    try: linux = ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL) == 0 # PR_SET_PDEATHSIG
+    except (AttributeError, OSError): linux = False
+    if not linux: threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    if os.getppid() != parent: os._exit(1) # it ended before we asked
+
 def simulate_to_h5(config: SimulationConfig,
                    n: int, # number of images, split evenly over the classes
                    path: str | Path, # the HDF5 file to write
@@ -700,7 +720,8 @@ def simulate_to_h5(config: SimulationConfig,
                    overwrite: bool = False, # replace an existing file
                    device: str | torch.device | None = None, # where to compute; None: `get_device()`
                    progress: bool = True, # show progress bars
-                   compile: bool | None = None, # render with `torch.compile`; None: n >= 2048, a compiler, point-mass subhalos and no survey (their shapes vary)
+                   compile: bool | None = None, # render with `torch.compile`; None: n >= COMPILE_FROM, a compiler, point-mass subhalos and no survey (their shapes vary)
+                   compression: str | None = None, # HDF5 filter of the pixels: None (fastest), "lzf" or "gzip" (smallest, slowest)
                    rank: int = 0, # this process's rank under torchrun
                    world_size: int = 1, # number of torchrun processes
                   ) -> Path | None: # the file, or None on ranks other than 0
@@ -711,13 +732,18 @@ def simulate_to_h5(config: SimulationConfig,
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
     if not 0 <= rank < world_size: raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
     if workers > 1 and world_size > 1: raise ValueError("use either workers > 1 or torchrun ranks, not both")
+    if compression not in (None, "lzf", "gzip"): raise ValueError(f"compression must be None, 'lzf' or 'gzip', got {compression!r}")
     if path.exists() and not overwrite: raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
     seed, device = check_seed(seed), get_device(device)
     cannot = _cannot_compile(device)
     if compile and cannot: raise ImportError(f"{cannot}; or simulate without it: compile=False (--no-compile)")
     job = SimulationJob(config, int(n), path, seed, int(batch_size), max(workers, world_size), overwrite, str(device), progress,
-                        (n >= 2048 and not cannot and config.subhalos.profile == "point_mass" and config.survey is None) if compile is None else bool(compile),
-                        max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None)
+                        (n >= COMPILE_FROM and not cannot and config.subhalos.profile == "point_mass" and config.survey is None) if compile is None else bool(compile),
+                        max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None, compression)
+    with output_lock(path) if rank == 0 else contextlib.nullcontext(): return _run_job(job, rank, world_size, workers)
+
+def _run_job(job: SimulationJob, rank: int, world_size: int, workers: int) -> Path | None:
+    "Run a checked job on this process, on `workers` processes or as rank `rank` of `world_size`."
     if world_size > 1:
         _write_shard(job, rank)
         if rank > 0: return None
@@ -725,15 +751,15 @@ def simulate_to_h5(config: SimulationConfig,
     elif workers > 1:
         module = importlib.import_module("deeplense.simulate") # what spawned processes can import (not a notebook's __main__)
         job = module.SimulationJob(**vars(job))
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        with multiprocessing.get_context("spawn").Pool(workers, module._die_with_parent, (os.getpid(),)) as pool:
             pool.starmap(module._write_shard, [(job, r) for r in range(workers)])
             pool.close()
             pool.join()
     else:
         _write_shard(job, 0)
-        return path
+        return job.path
     _merge_shards(job)
-    return path
+    return job.path
 
 # %% ../nbs/02_simulate.ipynb #642f3089
 def load_config(path: str | Path, # a JSON configuration, or a DeepLense HDF5 file made by `simulate_to_h5`
@@ -765,7 +791,8 @@ def run_simulate(args: argparse.Namespace) -> int:
     if args.supersampling is not None: overrides["supersampling"] = args.supersampling
     config = override(config, overrides)
     simulate_to_h5(config, args.n, args.out, seed=args.seed, batch_size=args.batch_size, workers=args.workers,
-                   overwrite=args.overwrite, device=args.device, compile=args.compile, rank=int(os.environ.get("RANK", 0)),
+                   overwrite=args.overwrite, device=args.device, compile=args.compile,
+                   compression=None if args.compression == "none" else args.compression, rank=int(os.environ.get("RANK", 0)),
                    world_size=int(os.environ.get("WORLD_SIZE", 1)))
     return 0
 
@@ -786,6 +813,8 @@ def add_cli(subparsers):
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="render with torch.compile (default: from 2048 images on, with point-mass subhalos and no survey)")
+                   help=f"render with torch.compile (default: from {COMPILE_FROM:,} images on, with point-mass subhalos and no survey)")
+    p.add_argument("--compression", choices=("none", "lzf", "gzip"), default="none",
+                   help="HDF5 filter of the pixels (default none: simulated noise hardly compresses; gzip is 14%% smaller and slow)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(run=run_simulate)
