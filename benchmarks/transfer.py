@@ -51,7 +51,8 @@ def main(argv: list | None = None) -> list:
             for tested, path in files.items():
                 if read_info(path).class_names != read_info(files[trained]).class_names: continue
                 before = load()
-                metrics = evaluate(checkpoint, path, checkpoint.parent / "transfer" / tested, indices="test", device="cpu",
+                metrics = evaluate(checkpoint, path, checkpoint.parent / "transfer" / tested, indices="test" if tested == trained else None,
+                                   device="cpu",
                                    n_equivariance=2)
                 rows.append(dict(trained_on=trained, model=checkpoint.parent.name, tested_on=tested, test_images=metrics["n"],
                                  macro_auc=round(metrics["auc_macro"], 4), accuracy=round(metrics["accuracy"], 4),

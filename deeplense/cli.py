@@ -11,6 +11,7 @@ import importlib
 import json
 import os
 import sys
+import warnings
 
 
 # %% auto #0
@@ -62,7 +63,11 @@ def main(argv: list | None = None, # arguments (default: sys.argv[1:])
     command = next((a for a in argv if not a.startswith("-")), None) # the top-level options take no value
     args = build_parser([command]).parse_args(argv)
     show_traceback = args.traceback or os.environ.get("DEEPLENSE_TRACEBACK", "0") not in ("", "0")
-    try: return args.run(args) or 0
+    try:
+        with warnings.catch_warnings(): # a warning is one line, like an error (the traceback flag shows where it came from)
+            if not show_traceback:
+                warnings.showwarning = lambda message, *_, **__: print(f"deeplense {args.command}: warning: {message}", file=sys.stderr)
+            return args.run(args) or 0
     except USER_ERRORS as e:
         if show_traceback: raise
         print(f"deeplense {args.command}: error: {e}", file=sys.stderr)

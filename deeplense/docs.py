@@ -631,9 +631,8 @@ def _run_readme(args) -> int:
         write_readme(nb, readme)
         print(f"wrote {readme} and {nb.parent / README_FIGURE} from {nb}")
         return 0
-    from deeplense.cli import build_parser
-    commands = next(a.choices for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    problems = check_readme(nb, readme, commands=list(commands))
+    from deeplense.cli import COMMANDS
+    problems = check_readme(nb, readme, commands=list(COMMANDS))
     for p in problems: print(f"deeplense docs: {p}")
     if not problems: print(f"{readme.name} is up to date with {nb.name}")
     return 1 if problems else 0
