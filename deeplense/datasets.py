@@ -117,9 +117,11 @@ def _read_catalogue(path: Path) -> tuple[np.ndarray, np.ndarray, dict, dict]:
     except Exception as e: raise ValueError(f"{path}: unreadable catalogue ({type(e).__name__}: {e})") from None
     for name in ("ID", "is_lens"):
         if name not in table.colnames: raise ValueError(f"{path} has no '{name}' column (it has {table.colnames})")
+    if len(table) == 0: raise ValueError(f"{path} lists no objects (it holds only a header)")
     ids = np.asarray(table["ID"])
     if ids.dtype.kind not in "iu": raise ValueError(f"{path}: the ID column must hold integers, got {ids.dtype}")
-    if len(np.unique(ids)) != len(ids): raise ValueError(f"{path}: repeated IDs {sorted(set(ids[np.unique(ids, return_counts=True)[1] > 1]))[:5]}")
+    values, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any(): raise ValueError(f"{path}: repeated IDs {values[counts > 1][:5].tolist()}")
     is_lens = np.ma.asarray(table["is_lens"]).astype(float).filled(np.nan)
     bad = ~np.isin(is_lens, (0, 1))
     if bad.any(): raise ValueError(f"{path}: is_lens must be 0 or 1, got {is_lens[bad][0]} for ID {ids[bad][0]}")
