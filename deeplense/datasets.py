@@ -53,6 +53,12 @@ def _source_dir(src_dir: str | Path) -> Path:
                                                             f"was unpacked into (`deeplense download` unpacks it)")
     return Path(src_dir)
 
+def _check_finite(path: Path, image: np.ndarray) -> np.ndarray:
+    "`image`, or a ValueError naming `path` if it holds NaN or infinite pixels."
+    bad = int((~np.isfinite(image)).sum())
+    if bad: raise ValueError(f"{path}: {bad} NaN or infinite pixels; a network cannot learn from them")
+    return image
+
 def _check_shape(path: Path, shape: tuple, expected: tuple):
     "Raise a ValueError naming `path` if its image `shape` is not `expected`."
     if tuple(shape) != tuple(expected):
@@ -73,7 +79,7 @@ def _read_fits(path: Path, # one challenge FITS file
     except Exception as e: raise ValueError(f"{path}: unreadable FITS file ({type(e).__name__}: {e})") from None
     if data is None or data.squeeze().ndim != 2:
         raise ValueError(f"{path}: expected a 2-D image in the primary HDU, got {None if data is None else data.shape}")
-    return data.squeeze().astype(np.float32)
+    return _check_finite(path, data.squeeze().astype(np.float32))
 
 # %% ../nbs/04_datasets.ipynb #7d54f572
 def _challenge_tree(src_dir: Path) -> tuple[Path, bool, dict]:
@@ -111,9 +117,11 @@ def _read_catalogue(path: Path) -> tuple[np.ndarray, np.ndarray, dict, dict]:
     except Exception as e: raise ValueError(f"{path}: unreadable catalogue ({type(e).__name__}: {e})") from None
     for name in ("ID", "is_lens"):
         if name not in table.colnames: raise ValueError(f"{path} has no '{name}' column (it has {table.colnames})")
+    if len(table) == 0: raise ValueError(f"{path} lists no objects (it holds only a header)")
     ids = np.asarray(table["ID"])
     if ids.dtype.kind not in "iu": raise ValueError(f"{path}: the ID column must hold integers, got {ids.dtype}")
-    if len(np.unique(ids)) != len(ids): raise ValueError(f"{path}: repeated IDs {sorted(set(ids[np.unique(ids, return_counts=True)[1] > 1]))[:5]}")
+    values, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any(): raise ValueError(f"{path}: repeated IDs {values[counts > 1][:5].tolist()}")
     is_lens = np.ma.asarray(table["is_lens"]).astype(float).filled(np.nan)
     bad = ~np.isin(is_lens, (0, 1))
     if bad.any(): raise ValueError(f"{path}: is_lens must be 0 or 1, got {is_lens[bad][0]} for ID {ids[bad][0]}")
@@ -194,7 +202,7 @@ def _load_npy(path: Path, # one DeepLense .npy file
     if pickled:
         if data.shape != (2,): raise ValueError(f"{path}: expected an object array [image, axion_mass], got shape {data.shape}")
         data, mass = np.asarray(data[0], dtype=np.float32), float(data[1])
-    return data.reshape(_image_shape(path, data.shape)).astype(np.float32), mass
+    return _check_finite(path, data.reshape(_image_shape(path, data.shape)).astype(np.float32)), mass
 
 # %% ../nbs/04_datasets.ipynb #aecc5fab
 def _deeplense_files(src_dir: Path) -> list[tuple[Path, int]]:
@@ -251,6 +259,16 @@ def convert_deeplense_npy(src_dir: str | Path, # a directory holding the no_sub 
 # %% ../nbs/04_datasets.ipynb #07a02434
 CHUNK_CACHE_BYTES = 32 << 20 # HDF5 chunk cache per process: a few decompressed chunks, even of 4-band 101x101 images
 
+def _check_layout_types(path: Path, image_dtype: np.dtype, labels: np.ndarray, class_names: list):
+    "A ValueError naming `path` unless its images are float32 and its labels integers that index `class_names`."
+    if image_dtype != np.float32:
+        raise ValueError(f"{path}: images are {image_dtype}; DeepLense reads float32 images: write the file with "
+                         f"deeplense.core.H5Writer, which stores them as float32")
+    if labels.dtype.kind not in "iu": raise ValueError(f"{path}: labels are {labels.dtype}; they must be integer class indices")
+    bad = np.flatnonzero((labels < 0) | (labels >= len(class_names)))
+    if len(bad): raise ValueError(f"{path}: label {labels[bad[0]]} of row {bad[0]} is outside the {len(class_names)} classes "
+                                  f"{class_names} (labels 0..{len(class_names) - 1}); {len(bad)} rows are")
+
 class LensDataset(torch.utils.data.Dataset):
     "Images of a DeepLense HDF5 file with their labels or parameters, read lazily (one HDF5 handle per process)."
     def __init__(self, path: str | Path, # a DeepLense HDF5 file (simulated or converted)
@@ -272,7 +290,8 @@ class LensDataset(torch.utils.data.Dataset):
         unknown = [] if target == "label" else [t for t in target if t not in self.info.param_names]
         if unknown: raise unknown_name_error("parameter", unknown, self.info.param_names, where=self.path)
         with h5py.File(self.path, "r") as f:
-            self.labels = f["labels"][:][self.indices] # (len,) int64, e.g. for split_indices or class weights
+            _check_layout_types(self.path, f["images"].dtype, f["labels"][:], self.info.class_names)
+            self.labels = f["labels"][:][self.indices].astype(np.int64) # (len,), e.g. for split_indices or class weights
             self.targets = (torch.from_numpy(self.labels) if target == "label" else
                             torch.from_numpy(np.stack([f[f"params/{t}"][:][self.indices] for t in target], 1).astype(np.float32)))
             self.chunk_rows = (f["images"].chunks or (1,))[0] # images per HDF5 chunk
@@ -293,7 +312,11 @@ class LensDataset(torch.utils.data.Dataset):
 
     def _batch(self, positions: list) -> list:
         "The samples at `positions`, read together (a slice per run of nearby rows) and transformed together."
-        images = self._read(self.indices[positions])
+        rows = self.indices[positions]
+        images = self._read(rows)
+        finite = torch.isfinite(images).flatten(1).all(1)
+        if not finite.all(): raise ValueError(f"{self.path}: image {rows[~finite.numpy()][0]} holds NaN or infinite pixels; "
+                                              "a network cannot learn from them: make the file again or leave such rows out")
         if self.transform is not None: images = self.transform(images)
         return list(zip(images, self.targets[positions]))
 

@@ -15,6 +15,7 @@ import os
 import pickle
 import random
 import re
+import shlex
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -36,9 +37,10 @@ from .datasets import ChunkBatchSampler, LensDataset, split_indices
 from .metrics import one_vs_rest_auc, roc_auc
 
 # %% auto #0
-__all__ = ['TASKS', 'OPTIMIZERS', 'SCHEDULES', 'RESUME_FREE', 'CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'MAKE_CHECKPOINT',
-           'TrainConfig', 'init_distributed', 'write_csv', 'read_history', 'read_checkpoint', 'init_weights', 'fit',
-           'plot_history', 'load_checkpoint', 'predict', 'fit_h5', 'add_cli', 'search']
+__all__ = ['TASKS', 'OPTIMIZERS', 'SCHEDULES', 'RESUME_FREE', 'DEFAULT_MODEL', 'DEFAULT_PREPROCESS', 'DEFAULT_AUGMENT',
+           'NO_PREPROCESS', 'CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'MAKE_CHECKPOINT', 'TrainConfig',
+           'with_defaults', 'init_distributed', 'write_csv', 'read_history', 'read_checkpoint', 'init_weights',
+           'plot_history', 'fit', 'load_checkpoint', 'predict', 'fit_h5', 'add_cli', 'run_summary', 'search']
 
 # %% ../nbs/07_train.ipynb #5f9c5e73
 TASKS = ("auto", "binary", "multiclass", "regression")
@@ -71,9 +73,11 @@ class TrainConfig:
                                    "for regression)")
     amp: bool = _option(True, "mixed precision (float16 autocast and gradient scaling), used only on CUDA")
     preprocess: dict | None = _option(None, "preprocessing spec (JSON) for deeplense.preprocess.make_preprocess, "
-                                            "applied to every batch and by predict")
+                                            "applied to every batch and by predict; default: '{\"name\": \"standardize\"}' "
+                                            "to classify, none for a regression; none: '{\"name\": \"none\", \"mask_value\": null}'")
     augment: dict | None = _option(None, "augmentation spec (JSON) for deeplense.preprocess.make_augment, applied to "
-                                         "training batches")
+                                         "training batches; default: '{\"dihedral\": true}' to classify, none for a "
+                                         "regression; none: '{}'")
     init: str | None = _option(None, "checkpoint (e.g. RUN/best.pt) whose weights start this run, with a new optimizer and "
                                      "schedule; the output layer is replaced when the outputs differ, and the preprocessing "
                                      "is the checkpoint's unless preprocess is given")
@@ -107,6 +111,21 @@ class TrainConfig:
         unknown = [k for k in d if k not in names]
         if unknown: raise unknown_name_error("TrainConfig field", unknown, names)
         return cls(**d)
+
+# %% ../nbs/07_train.ipynb #647c30d6
+DEFAULT_MODEL = ("resnet18", {"width": 11}) # the network `fit_h5` builds when none is named: 0.33 M parameters, fast on CPUs
+DEFAULT_PREPROCESS = {"name": "standardize"} # classification's default: each image to zero mean and unit variance
+DEFAULT_AUGMENT = {"dihedral": True} # classification's default: one of the 8 symmetries of the square per image
+NO_PREPROCESS = {"name": "none", "mask_value": None} # the spec of no preprocessing at all
+
+def with_defaults(c: TrainConfig, # a config whose task is known (not "auto")
+                 ) -> TrainConfig:
+    "`c` with classification's default preprocessing and augmentation where it gives none (a regression keeps none)."
+    if c.task == "auto": raise ValueError("the defaults depend on the task: give binary, multiclass or regression")
+    if c.task == "regression": return c
+    return replace(c, preprocess=dict(DEFAULT_PREPROCESS) if c.preprocess is None else c.preprocess,
+                   augment=dict(DEFAULT_AUGMENT) if c.augment is None else c.augment)
+
 
 # %% ../nbs/07_train.ipynb #430fc3a7
 def _loss(task: str, outputs: Tensor, targets: Tensor, smoothing: float, mean: Tensor, std: Tensor) -> Tensor:
@@ -145,8 +164,9 @@ def _optimizer(model: nn.Module, c: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, nesterov=c.momentum > 0,
                            weight_decay=c.weight_decay)
 
-def _scheduler(optimizer: torch.optim.Optimizer, c: TrainConfig, steps_per_epoch: int):
-    sched, total = torch.optim.lr_scheduler, c.epochs * steps_per_epoch
+def _scheduler(optimizer: torch.optim.Optimizer, c: TrainConfig, epochs: int, steps_per_epoch: int):
+    "The learning-rate schedule of `epochs` epochs (all of a run, or what an extension adds), stepped every batch."
+    sched, total = torch.optim.lr_scheduler, epochs * steps_per_epoch
     # OneCycleLR divides by (warm-up steps - 1): a short run warms up over 2 steps (30% of a run under 4 steps)
     warmup = c.warmup if c.warmup * total >= 2 else 2 / total if total >= 4 else 0.3
     if c.schedule == "onecycle": return sched.OneCycleLR(optimizer, c.lr, total_steps=total, pct_start=warmup)
@@ -238,7 +258,8 @@ def _outputs(model: nn.Module, loader, device: torch.device, preprocess: Callabl
     return torch.cat(outputs), (torch.cat(targets) if targets else None)
 
 def _diverged(what: str, last: Path | None):
-    raise FloatingPointError(f"{what}: training stopped" + (f"; the last good checkpoint is {last}" if last else ""))
+    saved = "" if last is None else f"; the last good checkpoint is {last}" if last.exists() else "; no checkpoint was written yet"
+    raise FloatingPointError(f"{what}: training stopped{saved}")
 
 def _train_loader(data: Dataset, c: TrainConfig, rank: int, world: int, device: torch.device):
     "The training loader, its DistributedSampler (or None) and the generators of all its randomness, augmentation's first."
@@ -373,8 +394,9 @@ def init_weights(model: nn.Module, # the network to start, built for the new run
 def _start_from(model: nn.Module, c: TrainConfig, meta: dict, show: bool) -> tuple[TrainConfig, dict]:
     "Load `c.init` into `model`; returns the config with its path, hash and (unless given) preprocessing, and what was done."
     info = init_weights(model, c.init, c.task, _output_names(meta, c.task), c.init_sha256)
-    preprocess = info["preprocess"] if c.preprocess is None else c.preprocess
-    if preprocess != info["preprocess"]:
+    learnt = info["preprocess"] if info["preprocess"] is not None else NO_PREPROCESS # a checkpoint without one had none
+    preprocess = learnt if c.preprocess is None else c.preprocess
+    if preprocess != learnt:
         warnings.warn(f"{info['path']} learnt its weights on the preprocessing {info['preprocess']}; this run uses {preprocess} "
                       f"as asked (without a preprocess of its own it would use the checkpoint's)")
     if show: tqdm.write(f"starting from {info['path']} (epoch {info['epoch']}, SHA-256 {info['sha256'][:12]}...): "
@@ -403,20 +425,136 @@ def _backbone_eval(model: nn.Module, head: str):
             if name not in holders and name.rpartition(".")[0] in holders: m.eval()
 
 
+# %% ../nbs/07_train.ipynb #43ca986e
+def _open_run(model: nn.Module, c: TrainConfig, out: Path | None, resume: bool, meta: dict, show: bool) -> tuple:
+    "The last.pt to continue (None: a new run), the run's config with its defaults, its meta and its schedules' last epochs."
+    last = out / "last.pt" if out is not None else None
+    if c.init is not None and resume: raise ValueError(_INIT_AND_RESUME)
+    if last is None or not last.exists():
+        if c.init is not None: c, meta["init"] = _start_from(model, c, meta, show)
+        c = with_defaults(c)
+        return None, c, meta, [c.epochs]
+    if not resume: raise FileExistsError(f"{last} exists: pass resume=True (--resume) to continue that run, or another out")
+    ckpt = read_checkpoint(last)
+    c = with_defaults(_resumed_config(c, ckpt["config"]))
+    stored = asdict(TrainConfig()) | ckpt["config"] # a field newer than the checkpoint has its default there
+    changed = [k for k, v in asdict(c).items() if k not in RESUME_FREE + ("epochs",) and stored[k] != v]
+    changed += [k for k in ("split",) if k in meta and k in ckpt["meta"] and meta[k] != ckpt["meta"][k]]
+    if changed: raise ValueError(f"{last} was written with other settings ({', '.join(changed)}); resume with the "
+                                 f"same settings or choose another out")
+    if c.epochs < stored["epochs"]:
+        raise ValueError(f"{last} is a run of {stored['epochs']} epochs; resume extends a run (epochs above "
+                         f"{stored['epochs']}) and never shortens one")
+    if "init" in ckpt["meta"]: meta["init"] = ckpt["meta"]["init"]
+    ends = list(ckpt.get("schedule_ends", [stored["epochs"]]))
+    return ckpt, c, meta, ends + [c.epochs] * (c.epochs > ends[-1])
+
+def _segment(ends: list, epoch: int) -> tuple[int, int]:
+    "The first epoch and the end of the schedule that trains `epoch` (0-based): one schedule per extension of a run."
+    return max([0] + [e for e in ends if e <= epoch]), min(e for e in ends if e > epoch)
+
+def _restore(ckpt: dict, model: nn.Module, optimizer, scaler, generators: list, ends: list, c: TrainConfig,
+             steps: int, rank: int):
+    "Load a last.pt into the run's pieces; returns the run's state and its scheduler (None when a new schedule starts)."
+    model.load_state_dict(ckpt["model"])
+    first, end = _segment(ends, ckpt["epoch"]) if ckpt["epoch"] < ends[-1] else (ckpt["epoch"], None)
+    # a schedule sets the learning rate when it is built: build it first, then load the optimizer's state over it
+    scheduler = _scheduler(optimizer, c, end - first, steps) if ckpt["epoch"] > first else None
+    optimizer.load_state_dict(ckpt["optimizer"])
+    if scheduler is not None: scheduler.load_state_dict(ckpt["scheduler"])
+    scaler.load_state_dict(ckpt["scaler"])
+    _set_rng_state(ckpt["rng"][rank % len(ckpt["rng"])], *generators)
+    return {k: ckpt[k] for k in ("epoch", "best", "bad_epochs", "history")}, scheduler
+
+
+# %% ../nbs/07_train.ipynb #f75b70bc
+def _train_epoch(net: nn.Module, loader, transform: Callable, optimizer, scheduler, scaler, c: TrainConfig,
+                 device: torch.device, amp: bool, mean: Tensor, std: Tensor, epoch: int, world: int, last: Path | None,
+                 show: bool) -> tuple[Tensor, Tensor]:
+    "One pass over `loader` (a step per batch: `transform`, forward, loss, backward, optimiser, schedule); its outputs and targets."
+    outputs, targets = [], []
+    for step, (x, y) in enumerate(_batches(loader, f"epoch {epoch + 1}", show)):
+        x, y = transform(x.to(device, non_blocking=True)), y.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+            output = net(x).float()
+        loss = _loss(c.task, output, y, c.label_smoothing, mean, std)
+        check = loss.detach().reshape(1).clone()
+        if world > 1: dist.all_reduce(check) # a NaN on any process stops them all
+        if not math.isfinite(check.item()): _diverged(f"the loss is {check.item()} at epoch {epoch + 1}, step {step + 1}", last)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if c.grad_clip: scaler.unscale_(optimizer); nn.utils.clip_grad_norm_(net.parameters(), c.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        outputs.append(output.detach())
+        targets.append(y)
+    return _gather_cat(torch.cat(outputs), world), _gather_cat(torch.cat(targets), world)
+
+
+# %% ../nbs/07_train.ipynb #8d849200
+def _best_checkpoint(ckpt: dict) -> dict:
+    "What best.pt keeps of a last.pt: the weights and what using them needs (meta, config, epoch, monitored value)."
+    return {k: ckpt[k] for k in ("format", "version", "deeplense_version", "model", "meta", "config", "epoch", "best", "monitor")}
+
+def _save_epoch(out: Path, ckpt: dict, improved: bool):
+    "Write an epoch's files: best.pt (if it improved), then last.pt (the point a resume starts from), then history.csv."
+    out.mkdir(parents=True, exist_ok=True)
+    if improved: _save_atomic(_best_checkpoint(ckpt), out / "best.pt")
+    _save_atomic(ckpt, out / "last.pt")
+    _write_history(out, ckpt["history"])
+
+def _write_history(out: Path, history: dict):
+    write_csv([dict(zip(history, v)) for v in zip(*history.values())], out / "history.csv")
+
+
+# %% ../nbs/07_train.ipynb #ebdf8694
+def _interrupted(finished: int, epochs: int, last: Path | None, resume_with: str) -> str:
+    "The one line that Ctrl-C prints after `finished` epochs: what is saved and how to continue."
+    where = f"interrupted in epoch {finished + 1} of {epochs}"
+    if last is None: return f"{where}; nothing was saved (no run directory)"
+    saved = read_checkpoint(last)["epoch"] if last.exists() else 0
+    if saved == 0: return f"{where}, before its first checkpoint: nothing to resume, run it again"
+    return f"{where}; {last} holds epoch {saved}; continue with: {resume_with}"
+
+
+# %% ../nbs/07_train.ipynb #8a939670
+def plot_history(history: dict, # as returned by `fit` or `read_history`
+                 path: str | Path | None = None, # also write the figure there (PNG) and close it
+                ):
+    "Loss, accuracy and AUC (a regression: loss and MAE) and the learning rate against the epoch; returns the figure."
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+    panels = ([("loss", "loss"), ("acc", "accuracy"), ("auc", "AUC (macro one-vs-rest)")] if "train_acc" in history else
+              [("loss", "loss (standardised targets)"), ("mae", "mean absolute error")])
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(3.4 * (len(panels) + 1), 3), layout="constrained")
+    for ax, (key, label) in zip(axes, panels):
+        for split in ("train", "val"):
+            if f"{split}_{key}" in history: ax.plot(history["epoch"], history[f"{split}_{key}"], "o-", label=split)
+        ax.set(xlabel="epoch", ylabel=label)
+        ax.legend()
+    axes[-1].plot(history["epoch"], history["lr"], "o-")
+    axes[-1].set(xlabel="epoch", ylabel="learning rate (start of epoch)")
+    for ax in axes: ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if path is not None:
+        fig.savefig(path, dpi=80)
+        plt.close(fig)
+    return fig
+
 # %% ../nbs/07_train.ipynb #994f2275
 def fit(model: nn.Module, # any network: (B, C, H, W) -> (B, n_outputs)
         train_data: Dataset, # items (image, target): class index or (T,) parameters
         val_data: Dataset | None = None, # evaluated after each epoch
         config: TrainConfig | None = None, # every choice of the run (task must not be "auto")
-        out: str | Path | None = None, # run directory for last.pt, best.pt, history.csv; None: no files
+        out: str | Path | None = None, # run directory for last.pt, best.pt, history.csv, history.png; None: no files
         resume: bool = False, # continue from out/last.pt if it exists (not with config.init)
         meta: dict | None = None, # description of the model and the data, stored in the checkpoints
         callback: Callable | None = None, # called with the history after each epoch
+        resume_with: str = "resume=True", # how to continue this run, named when Ctrl-C stops it
        ) -> dict:
     "Train `model` in place; returns the history (a dict of per-epoch lists)."
     c = config or TrainConfig()
     if c.task == "auto": raise ValueError("fit needs an explicit task: binary, multiclass or regression")
-    if c.init is not None and resume: raise ValueError(_INIT_AND_RESUME)
     if len(train_data) == 0: raise ValueError("the training set is empty")
     monitor, sign = _monitor(c, val_data is not None)
     rank, world = init_distributed()
@@ -424,17 +562,7 @@ def fit(model: nn.Module, # any network: (B, C, H, W) -> (B, n_outputs)
     if device.type == "cuda": torch.cuda.set_device(device)
     show, amp, out = c.progress and rank == 0, c.amp and device.type == "cuda", Path(out) if out is not None else None
     last = out / "last.pt" if out is not None else None
-    ckpt, meta = None, dict(meta or {})
-    if last is not None and last.exists():
-        if not resume: raise FileExistsError(f"{last} exists: pass resume=True (--resume) to continue that run, or another out")
-        ckpt = read_checkpoint(last)
-        c = _resumed_config(c, ckpt["config"])
-        stored = asdict(TrainConfig()) | ckpt["config"] # a field newer than the checkpoint has its default there
-        changed = [k for k, v in asdict(c).items() if k not in RESUME_FREE and stored[k] != v]
-        if changed: raise ValueError(f"{last} was written with other settings ({', '.join(changed)}); resume with the "
-                                     f"same settings or choose another out")
-        if "init" in ckpt["meta"]: meta["init"] = ckpt["meta"]["init"]
-    elif c.init is not None: c, meta["init"] = _start_from(model, c, meta, show)
+    ckpt, c, meta, ends = _open_run(model, c, out, resume, dict(meta or {}), show)
     head = _freeze_backbone(model) if c.freeze_backbone else None
     meta |= dict(task=c.task, preprocess=c.preprocess)
     if c.task == "regression" and "target_mean" not in meta:
@@ -448,85 +576,50 @@ def fit(model: nn.Module, # any network: (B, C, H, W) -> (B, n_outputs)
     val_loader = None if val_data is None else DataLoader(
         Subset(val_data, range(rank, len(val_data), world)), c.batch_size, num_workers=c.workers)
     model.to(device)
-    optimizer = _optimizer(model, c)
-    scheduler = _scheduler(optimizer, c, len(loader))
-    scaler = torch.amp.GradScaler(device.type, enabled=amp)
-    state = dict(epoch=0, best=None, bad_epochs=0, history={})
+    optimizer, scaler = _optimizer(model, c), torch.amp.GradScaler(device.type, enabled=amp)
+    state, scheduler = dict(epoch=0, best=None, bad_epochs=0, history={}), None
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"])
-        _set_rng_state(ckpt["rng"][rank % len(ckpt["rng"])], *generators)
-        state = {k: ckpt[k] for k in state}
+        state, scheduler = _restore(ckpt, model, optimizer, scaler, generators, ends, c, len(loader), rank)
+        if rank == 0: _write_history(out, state["history"]) # a row written after the checkpoint was not goes
     net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if world > 1 else model
     history = state["history"]
+    transform = lambda x: augment(preprocess(x), generator=generators[0])
 
-    for epoch in tqdm(range(state["epoch"], c.epochs), desc="epochs", disable=not show, initial=state["epoch"], total=c.epochs):
-        if c.patience and state["bad_epochs"] >= c.patience: break
-        if sampler: sampler.set_epoch(epoch)
-        net.train()
-        if head is not None: _backbone_eval(model, head)
-        start, lr, outputs, targets = time.perf_counter(), optimizer.param_groups[0]["lr"], [], []
-        for step, (x, y) in enumerate(_batches(loader, f"epoch {epoch + 1}", show)):
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            x = augment(preprocess(x), generator=generators[0])
-            with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-                output = net(x).float()
-            loss = _loss(c.task, output, y, c.label_smoothing, mean, std)
-            check = loss.detach().reshape(1).clone()
-            if world > 1: dist.all_reduce(check) # a NaN on any process stops them all
-            if not math.isfinite(check.item()): _diverged(f"the loss is {check.item()} at epoch {epoch + 1}, step {step + 1}", last)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if c.grad_clip: scaler.unscale_(optimizer); nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            outputs.append(output.detach())
-            targets.append(y)
-        seconds = time.perf_counter() - start
-        outputs, targets = _gather_cat(torch.cat(outputs), world), _gather_cat(torch.cat(targets), world)
-        row = dict(epoch=epoch + 1, lr=lr) | {f"train_{k}": v for k, v in _metrics(c.task, outputs, targets, c.label_smoothing, mean, std).items()}
-        if val_loader is not None:
-            o, t = _outputs(model, val_loader, device, preprocess, amp)
-            row |= {f"val_{k}": v for k, v in _metrics(c.task, _gather_cat(o, world), _gather_cat(t, world),
-                                                        c.label_smoothing, mean, std).items()}
-        row |= dict(time=time.perf_counter() - start, images_per_s=len(outputs) / seconds)
-        bad = [k for k in ("train_loss", "val_loss") if k in row and not math.isfinite(row[k])]
-        if bad: _diverged(f"{bad[0]} is {row[bad[0]]} after epoch {epoch + 1}", last)
-        for k, v in row.items(): history.setdefault(k, []).append(v)
-        improved = state["best"] is None or not math.isfinite(state["best"]) or sign * row[monitor] > sign * state["best"]
-        state = dict(epoch=epoch + 1, best=row[monitor] if improved else state["best"],
-                     bad_epochs=0 if improved else state["bad_epochs"] + 1, history=history)
-        rng = _gather(_rng_state(*generators), world)
-        if rank == 0 and out is not None:
-            out.mkdir(parents=True, exist_ok=True)
-            ckpt = dict(format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, deeplense_version=__version__, model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                        scaler=scaler.state_dict(), rng=rng, config=asdict(c), meta=meta, monitor=monitor, **state)
-            _save_atomic(ckpt, last)
-            if improved: _save_atomic(ckpt, out / "best.pt")
-            write_csv([dict(zip(history, v)) for v in zip(*history.values())], out / "history.csv")
-        if callback is not None: callback(history)
+    try:
+        for epoch in tqdm(range(state["epoch"], c.epochs), desc="epochs", disable=not show, initial=state["epoch"], total=c.epochs):
+            if c.patience and state["bad_epochs"] >= c.patience: break
+            first, end = _segment(ends, epoch)
+            if epoch == first: scheduler = _scheduler(optimizer, c, end - first, len(loader))
+            if sampler: sampler.set_epoch(epoch)
+            net.train()
+            if head is not None: _backbone_eval(model, head)
+            start, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
+            outputs, targets = _train_epoch(net, loader, transform, optimizer, scheduler, scaler, c, device, amp, mean, std,
+                                            epoch, world, last, show)
+            seconds = time.perf_counter() - start
+            row = dict(epoch=epoch + 1, lr=lr) | {f"train_{k}": v for k, v in _metrics(c.task, outputs, targets, c.label_smoothing, mean, std).items()}
+            if val_loader is not None:
+                o, t = _outputs(model, val_loader, device, preprocess, amp)
+                row |= {f"val_{k}": v for k, v in _metrics(c.task, _gather_cat(o, world), _gather_cat(t, world),
+                                                            c.label_smoothing, mean, std).items()}
+            row |= dict(time=time.perf_counter() - start, images_per_s=len(outputs) / seconds)
+            bad = [k for k in ("train_loss", "val_loss") if k in row and not math.isfinite(row[k])]
+            if bad: _diverged(f"{bad[0]} is {row[bad[0]]} after epoch {epoch + 1}", last)
+            for k, v in row.items(): history.setdefault(k, []).append(v)
+            improved = state["best"] is None or not math.isfinite(state["best"]) or sign * row[monitor] > sign * state["best"]
+            state = dict(epoch=epoch + 1, best=row[monitor] if improved else state["best"],
+                         bad_epochs=0 if improved else state["bad_epochs"] + 1, history=history)
+            rng = _gather(_rng_state(*generators), world)
+            if rank == 0 and out is not None:
+                _save_epoch(out, dict(format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, deeplense_version=__version__,
+                                      model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                                      scaler=scaler.state_dict(), rng=rng, config=asdict(c), meta=meta, monitor=monitor,
+                                      schedule_ends=ends, **state), improved)
+            if callback is not None: callback(history)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(_interrupted(state["epoch"], c.epochs, last, resume_with)) from None
+    if rank == 0 and out is not None and history: plot_history(history, out / "history.png")
     return history
-
-# %% ../nbs/07_train.ipynb #8a939670
-def plot_history(history: dict, # as returned by `fit` or `read_history`
-                ):
-    "Accuracy (MAE for a regression), loss and learning rate against the epoch; returns the figure."
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2), layout="constrained")
-    score = "acc" if "train_acc" in history else "mae"
-    for ax, key, label in zip(axes, (score, "loss"), ("accuracy" if score == "acc" else "mean absolute error", "loss")):
-        for split in ("train", "val"):
-            if f"{split}_{key}" in history: ax.plot(history["epoch"], history[f"{split}_{key}"], "o-", label=split)
-        ax.set(xlabel="epoch", ylabel=label)
-        ax.legend()
-    axes[2].plot(history["epoch"], history["lr"], "o-")
-    axes[2].set(xlabel="epoch", ylabel="learning rate (start of epoch)")
-    for ax in axes: ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    return fig
 
 # %% ../nbs/07_train.ipynb #28da11b1
 def load_checkpoint(path: str | Path, # a last.pt or best.pt
@@ -572,10 +665,10 @@ def predict(model: nn.Module | str | Path, # a model, or the path of a checkpoin
 
 # %% ../nbs/07_train.ipynb #7cbba6d8
 def _network(model: str | None, model_kwargs: dict | None, c: TrainConfig, last: Path | None) -> tuple[str, dict]:
-    "The network to build and its arguments: as given, else those of c.init (or of `last`, a run to resume)."
+    "The network to build and its arguments: as given, else those of c.init (or of `last`, a run to resume), else DEFAULT_MODEL."
     source = Path(c.init) if c.init is not None else last if last is not None and last.exists() else None
     if source is None or (model is not None and model_kwargs is not None):
-        if model is None: raise ValueError("name the network to train (model, --model), or pass init (--init) to train the checkpoint's network")
+        if model is None: return DEFAULT_MODEL[0], dict(DEFAULT_MODEL[1] if model_kwargs is None else model_kwargs)
         return model, dict(model_kwargs or {})
     spec = read_checkpoint(source, what="checkpoint to start from" if c.init is not None else "checkpoint")["meta"]
     if model is None and "model" not in spec:
@@ -583,8 +676,29 @@ def _network(model: str | None, model_kwargs: dict | None, c: TrainConfig, last:
     model = model or spec["model"]
     return model, dict(model_kwargs if model_kwargs is not None else spec.get("model_kwargs", {}) if model == spec.get("model") else {})
 
+def _check_classes(data: Path, labels: np.ndarray, class_names: list):
+    "A ValueError naming `data` unless the training rows' `labels` hold two classes or more."
+    present = np.unique(labels)
+    if len(present) < 2:
+        held = f"only class {class_names[present[0]]!r}" if len(present) else "no image"
+        raise ValueError(f"{data}: its training rows hold {held} of {class_names}; a classifier learns from two classes "
+                         f"or more: add images of the others (or train a regression with --target)")
+
+def _resume_command(data, out, model: str | None, model_kwargs: dict | None, targets: list, fractions: tuple,
+                    config: TrainConfig) -> str:
+    "The `deeplense train` command that continues this run with `--resume` (a run from init resumes without its init)."
+    args = ["deeplense", "train", "--data", str(data), "--out", str(out)] + (["--model", model] if model else []) + (
+           ["--model-kwargs", json.dumps(model_kwargs)] if model_kwargs is not None else []) + (
+           ["--target", *targets] if targets else []) + (
+           ["--split", ",".join(f"{v:g}" for v in fractions)] if tuple(fractions) != (0.8, 0.1, 0.1) else [])
+    for f in fields(TrainConfig):
+        value, flag = getattr(config, f.name), "--" + f.name.replace("_", "-")
+        if f.name in ("init", "init_sha256", "freeze_backbone") or value == f.default: continue
+        args += [flag if value else "--no-" + flag[2:]] if isinstance(value, bool) else [flag, json.dumps(value) if isinstance(value, dict) else str(value)]
+    return shlex.join(args + ["--resume"])
+
 def fit_h5(data: str | Path, # a DeepLense HDF5 file
-           model: str | None, # a name of deeplense.models.MODEL_NAMES; None: the network of config.init (or of out/last.pt when resuming)
+           model: str | None, # a name of deeplense.models.MODEL_NAMES; None: the network of config.init (or of out/last.pt when resuming), else DEFAULT_MODEL
            out: str | Path, # run directory
            config: TrainConfig | None = None,
            model_kwargs: dict | None = None, # extra arguments of build_model; None: the checkpoint's for its network, else none
@@ -597,6 +711,7 @@ def fit_h5(data: str | Path, # a DeepLense HDF5 file
     import h5py
     from deeplense.models import build_model
     c, info, targets = config or TrainConfig(), read_info(data), list(targets or [])
+    command = _resume_command(data, out, model, model_kwargs, targets, fractions, c)
     model, model_kwargs = _network(model, model_kwargs, c, Path(out) / "last.pt" if resume else None)
     unknown = sorted(set(targets) - set(info.param_names))
     if unknown: raise unknown_name_error("parameter", unknown, info.param_names, where=data)
@@ -604,12 +719,13 @@ def fit_h5(data: str | Path, # a DeepLense HDF5 file
     if (task == "regression") != bool(targets): raise ValueError(f"task {task} needs targets (--target) exactly when it is a regression")
     if task == "binary" and len(info.class_names) != 2: raise ValueError(f"task binary needs 2 classes, {data} has {info.class_names}")
     c = replace(c, task=task)
+    labels = LensDataset(data).labels # checks the images' type and the labels' range
     with h5py.File(data, "r") as f:
-        labels = f["labels"][:]
         values = np.stack([f[f"params/{k}"][:] for k in targets], 1) if targets else np.zeros((len(labels), 0))
     rows = np.flatnonzero(np.isfinite(values).all(1))
     if len(rows) < 3: raise ValueError(f"{data} has only {len(rows)} rows with finite {targets}")
     split = {k: rows[np.asarray(v)] for k, v in split_indices(labels[rows], fractions, seed=c.seed).items()}
+    if task != "regression": _check_classes(data, labels[split["train"]], info.class_names)
     n_outputs = {"binary": 1, "multiclass": len(info.class_names), "regression": len(targets)}[task]
     meta = dict(model=model, model_kwargs=model_kwargs, in_channels=info.image_shape[0], image_shape=list(info.image_shape),
                 n_outputs=n_outputs,
@@ -621,7 +737,8 @@ def fit_h5(data: str | Path, # a DeepLense HDF5 file
     net = build_model(model, info.image_shape[0], n_outputs, **meta["model_kwargs"])
     target = targets if targets else "label"
     train, val = (LensDataset(data, indices=split[k], target=target) for k in ("train", "val"))
-    return fit(net, train, val if len(val) else None, c, out=out, resume=resume, meta=meta, callback=callback)
+    return fit(net, train, val if len(val) else None, c, out=out, resume=resume, meta=meta, callback=callback,
+               resume_with=command)
 
 # %% ../nbs/07_train.ipynb #caa4e61d
 def add_cli(subparsers):
@@ -640,6 +757,19 @@ def add_cli(subparsers):
     add_dataclass_arguments(p, TrainConfig)
     p.set_defaults(run=_run_train)
 
+
+# %% ../nbs/07_train.ipynb #015d683c
+def run_summary(out: str | Path, # a run directory written by `fit`
+               ) -> str:
+    "One line on a run: the files it wrote, its best epoch with the monitored value, and its training time."
+    out = Path(out)
+    best, history = read_checkpoint(out / "best.pt"), read_history(out / "history.csv")
+    others = [name for name in ("last.pt", "history.csv", "history.png") if (out / name).exists()]
+    minutes, seconds = divmod(round(sum(history["time"])), 60)
+    return (f"wrote {out}: best.pt (epoch {best['epoch']} of {history['epoch'][-1]}, {best['monitor']} "
+            f"{best['best']:.4f}), {', '.join(others)}; {len(history['epoch'])} epochs trained in "
+            + (f"{minutes} min {seconds} s" if minutes else f"{seconds} s"))
+
 def _run_train(args) -> int:
     config = dataclass_from_args(TrainConfig, args)
     try: fractions = tuple(float(v) for v in args.split.split(","))
@@ -647,6 +777,7 @@ def _run_train(args) -> int:
     try: fit_h5(args.data, args.model, args.out, config, args.model_kwargs, args.target, fractions, args.resume)
     finally:
         if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
+    if int(os.environ.get("RANK", "0")) == 0: print(f"deeplense train: {run_summary(args.out)}")
     return 0
 
 # %% ../nbs/07_train.ipynb #29a4bbb7
