@@ -58,6 +58,8 @@ def resnet18(in_channels: int = 1, # image bands
              width: int = 64, # channels of the first stage (64 in the paper); the others are 2x, 4x, 8x
             ) -> nn.Module:
     "ResNet-18 (He et al. 2016) for `in_channels` bands and `n_outputs` logits."
+    for name, v in (("in_channels", in_channels), ("n_outputs", n_outputs), ("width", width)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"resnet18: {name} must be a positive integer, got {v!r}")
     w = [width, 2 * width, 4 * width, 8 * width]
     layers = [nn.Conv2d(in_channels, w[0], 7, 2, 3, bias=False), nn.BatchNorm2d(w[0]), nn.ReLU(inplace=True),
               nn.MaxPool2d(3, 2, 1)]

@@ -690,7 +690,7 @@ def _resume_command(data, out, model: str | None, model_kwargs: dict | None, tar
     args = ["deeplense", "train", "--data", str(data), "--out", str(out)] + (["--model", model] if model else []) + (
            ["--model-kwargs", json.dumps(model_kwargs)] if model_kwargs is not None else []) + (
            ["--target", *targets] if targets else []) + (
-           ["--split", ",".join(f"{v:g}" for v in fractions)] if tuple(fractions) != (0.8, 0.1, 0.1) else [])
+           ["--split", ",".join(f"{v:g}" for v in fractions)] if tuple(fractions) != DEFAULT_FRACTIONS else [])
     for f in fields(TrainConfig):
         value, flag = getattr(config, f.name), "--" + f.name.replace("_", "-")
         if f.name in ("init", "init_sha256", "freeze_backbone") or value == f.default: continue
@@ -744,10 +744,10 @@ def fit_h5(data: str | Path, # a DeepLense HDF5 file
 def add_cli(subparsers):
     "Add the `train` command."
     p = subparsers.add_parser("train", help="train a model on a DeepLense HDF5 file",
-                              description="Train a network; writes OUT/last.pt, OUT/best.pt and OUT/history.csv.")
+                              description="Train a network; writes OUT/last.pt, OUT/best.pt, OUT/history.csv and OUT/history.png.")
     p.add_argument("--data", required=True, help="DeepLense HDF5 file")
-    p.add_argument("--model", default=None, help="resnet18, cmu_deeplens, c4, c8, d4 or d8 (default with --init or "
-                                                  "--resume: the checkpoint's)")
+    p.add_argument("--model", default=None, help="resnet18, cmu_deeplens, c4, c8, d4 or d8 (default: a ResNet-18 of width 11; "
+                                                  "with --init or --resume: the checkpoint's)")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--resume", action="store_true", help="continue OUT/last.pt if it exists (not with --init)")
     p.add_argument("--target", nargs="+", default=None, metavar="PARAM", help="parameters to regress (default: classify)")
