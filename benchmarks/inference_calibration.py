@@ -224,7 +224,7 @@ def part_bayes(s: Scale, out: Path, scale: str) -> dict:
                     edges=edges.tolist())
     auc = roc_auc(is_axion.numpy(), logits.double().numpy())
     lo, hi = bootstrap_interval(lambda y, z: torch.tensor(roc_auc(y.numpy(), z.numpy())), is_axion, logits.double())
-    single_edges, sample_edges = torch.linspace(-6, 6, 13, dtype=torch.float64), torch.linspace(-20, 20, 11, dtype=torch.float64)
+    single_edges, sample_edges = torch.linspace(-6, 6, 13, dtype=torch.float64), torch.linspace(-40, 40, 17, dtype=torch.float64)
     result = dict(part="bayes", scale=scale, scale_params=asdict(s), temperature=T, auc=auc, auc_interval=[lo.item(), hi.item()],
                   single=describe(log_b, is_axion, single_edges), samples=describe(sample_b, sample_axion, sample_edges),
                   cpu_min=(time.process_time() - c0) / 60, wall_min=(time.time() - t0) / 60, load_after=load())

@@ -293,16 +293,22 @@ class LensPosterior:
     def sample(self, images: Tensor, # (B, C, H, W) raw images
                n: int = 1000, # samples per lens
               ) -> Tensor: # (n, B, P)
-        "Posterior samples of every lens's parameters."
+        "Posterior samples of every lens's parameters (the flow's mass outside the prior's box is put on its edge)."
         s = self.summaries(images)
         chunk = max(1, 2 ** 20 // n) # lenses per call: sbi warns from 2**21 samples per call, and about its memory cap
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), torch.no_grad():
             # nflows' LU transform (inverted when sampling sbi's flows) calls torch.triangular_solve, which torch
             # deprecates with a UserWarning; the result is right, and the warning is not ours to fix
             warnings.filterwarnings("ignore", message="torch.triangular_solve is deprecated", category=UserWarning)
-            return torch.cat([self.posterior.sample_batched((n,), x=s[i:i + chunk], show_progress_bars=False,
-                                                            max_sampling_batch_size=max(1, 100_000 // len(s[i:i + chunk])))
-                              for i in range(0, len(s), chunk)], 1)
+            # no rejection: a lens unlike the simulations can have nearly all its flow's mass outside the box, and
+            # sbi's rejection sampling then never ends; the samples outside are clamped onto the box instead
+            warnings.filterwarnings("ignore", message=".*lie outside the prior support", category=UserWarning)
+            samples = torch.cat([self.posterior.sample_batched((n,), x=s[i:i + chunk], show_progress_bars=False,
+                                                               reject_outside_prior=False,
+                                                               max_sampling_batch_size=max(1, 100_000 // len(s[i:i + chunk])))
+                                 for i in range(0, len(s), chunk)], 1)
+        low, high = (torch.tensor(self.spec[k], dtype=samples.dtype, device=samples.device) for k in ("low", "high"))
+        return torch.maximum(torch.minimum(samples, high), low)
 
     def state(self) -> dict:
         "Plain data (tensors, lists, dicts, numbers, strings) from which `from_state` rebuilds this posterior."
@@ -483,14 +489,13 @@ def population_ranks(populations: Tensor, # (T, N, D) the summaries of T populat
 # %% ../nbs/10_inference.ipynb #b7c0a022
 def bayes_factor_reliability(log_b: Tensor, # (M,) natural-log Bayes factors, positive against negative class
                              is_positive: Tensor, # (M,) bool: is the truth the positive class? (as many of each class)
-                             edges: Tensor, # (E,) bin edges in ln B
+                             edges: Tensor, # (E,) bin edges in ln B; the outer bins also take what lies beyond them
                             ) -> dict: # per bin: count, implied, observed, se
     "Is ln B calibrated? Per bin of ln B, the fraction of positives against sigmoid(ln B), their probability under even odds."
-    b = torch.bucketize(log_b, edges) - 1
-    ok = (b >= 0) & (b < len(edges) - 1)
-    count = torch.bincount(b[ok], minlength=len(edges) - 1).double()
-    observed = torch.bincount(b[ok], weights=is_positive[ok].double(), minlength=len(edges) - 1) / count
-    implied = torch.bincount(b[ok], weights=torch.sigmoid(log_b[ok].double()), minlength=len(edges) - 1) / count
+    b = (torch.bucketize(log_b, edges) - 1).clamp(0, len(edges) - 2)
+    count = torch.bincount(b, minlength=len(edges) - 1).double()
+    observed = torch.bincount(b, weights=is_positive.double(), minlength=len(edges) - 1) / count
+    implied = torch.bincount(b, weights=torch.sigmoid(log_b.double()), minlength=len(edges) - 1) / count
     return dict(count=count, implied=implied, observed=observed, se=(implied * (1 - implied) / count).sqrt())
 
 def plot_bayes_factors(log_b: Tensor, # (M,) natural-log Bayes factors, positive against negative class
@@ -506,7 +511,7 @@ def plot_bayes_factors(log_b: Tensor, # (M,) natural-log Bayes factors, positive
     for cls, name in zip((False, True), names):
         axes[0].hist(clipped[is_positive == cls].cpu(), bins=edges.cpu(), alpha=0.5, label=f"true class: {name}")
     axes[0].axvline(0, color="k", lw=1)
-    axes[0].set(xlabel="ln B (clipped to the bins)", ylabel="count")
+    axes[0].set(xlabel="ln B (beyond the outer edges: in the outer bins)", ylabel="count")
     axes[0].legend(fontsize=8)
     r = bayes_factor_reliability(log_b, is_positive, edges)
     ok = r["count"] > 0
