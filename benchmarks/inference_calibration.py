@@ -2,15 +2,16 @@
 
 Three parts, each writable on its own (run them side by side as separate processes, one torch thread each):
 
-- `npe`: an NPE posterior for log10 m_a and the source position (`train_posterior`), its coverage on 4,000 fresh
-  test lenses before and after a widening (`fit_widening`) fitted on 2,000 separate calibration lenses, with
+- `npe`: an NPE posterior for log10 m_a and the source position (`train_posterior`), its coverage on fresh test
+  lenses before and after a widening (`fit_widening`) fitted on separate calibration lenses, with
   binomial standard errors; then the axion mass shared by a population: coverage of the synthetic-likelihood
   interval (`population_log_posterior`) over repeated populations, each with its own true mass drawn from the prior.
 - `abundance`: the same population check for the mean subhalo abundance `shmf_norm` of CDM lenses.
 - `bayes`: a CDM-vs-axion classifier, temperature-scaled on a validation set, and the distribution of ln B
-  (axion against CDM) under each class, for single lenses and for samples of 10 lenses of one class.
+  (axion against CDM) under each class, for single lenses and for samples of 10 lenses of one class; and the coverage
+  of the axion fraction's interval (`fraction_log_likelihood`) over mock samples drawn from the test lenses.
 
-    python benchmarks/inference_calibration.py --scale cpu --part npe --out benchmarks/results/inference
+    python benchmarks/inference_calibration.py --scale cpu --part npe --out benchmarks/results/inference --set n_sims=8000 epochs=6
     python benchmarks/inference_calibration.py --scale cpu --part abundance --out benchmarks/results/inference
     python benchmarks/inference_calibration.py --scale cpu --part bayes --out benchmarks/results/inference
     python benchmarks/inference_calibration.py --scale cpu --report --out benchmarks/results/inference
@@ -25,7 +26,7 @@ import json
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -34,7 +35,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from deeplense.core import make_generator
-from deeplense.inference import (bayes_factor_reliability, binomial_standard_error, bootstrap_interval, calibrated_probabilities,
+from deeplense.inference import (bayes_factor_reliability, binomial_standard_error, fraction_log_likelihood, grid_posterior, grid_rank, bootstrap_interval, calibrated_probabilities,
                                  class_log_likelihoods, expected_coverage, fit_temperature, fit_widening,
                                  plot_bayes_factors, plot_coverage, population_ranks, posterior_ranks, train_posterior,
                                  widen_samples)
@@ -65,6 +66,8 @@ class Scale:
     n_validation: int = 2000 # temperature fit
     n_bayes_test: int = 4000 # test lenses (half of each class) for ln B
     lenses_per_sample: int = 10 # lenses of one class per sample, for the sample's ln B
+    fraction_samples: int = 200 # mock samples for the coverage of the axion fraction's interval
+    fraction_sample_size: int = 200 # lenses per mock sample (drawn from the test lenses)
 
 
 SCALES = {"test": Scale(n_pix=32, n_sims=600, epochs=1, width=4, n_calibration=100, n_test=200, n_samples=100, n_values=11,
@@ -225,7 +228,18 @@ def part_bayes(s: Scale, out: Path, scale: str) -> dict:
     auc = roc_auc(is_axion.numpy(), logits.double().numpy())
     lo, hi = bootstrap_interval(lambda y, z: torch.tensor(roc_auc(y.numpy(), z.numpy())), is_axion, logits.double())
     single_edges, sample_edges = torch.linspace(-6, 6, 13, dtype=torch.float64), torch.linspace(-40, 40, 17, dtype=torch.float64)
+    # the fraction of axion lenses: mock samples with f drawn uniformly, their lenses drawn from the test lenses by class
+    g = torch.Generator().manual_seed(11)
+    f_true = torch.rand(s.fraction_samples, generator=g, dtype=torch.float64)
+    f_grid = torch.linspace(0, 1, 1001, dtype=torch.float64)
+    f_ranks = []
+    for f in f_true:
+        axion = torch.rand(s.fraction_sample_size, generator=g, dtype=torch.float64) < f
+        rows = torch.where(axion, half + torch.randint(half, axion.shape, generator=g), torch.randint(half, axion.shape, generator=g))
+        f_ranks.append(grid_rank(f_grid, grid_posterior(fraction_log_likelihood(ll[rows], f_grid, 1, 0)), f))
+    fraction = coverage_summary(torch.stack(f_ranks)[:, None], s.fraction_samples)
     result = dict(part="bayes", scale=scale, scale_params=asdict(s), temperature=T, auc=auc, auc_interval=[lo.item(), hi.item()],
+                  fraction=fraction,
                   single=describe(log_b, is_axion, single_edges), samples=describe(sample_b, sample_axion, sample_edges),
                   cpu_min=(time.process_time() - c0) / 60, wall_min=(time.time() - t0) / 60, load_after=load())
     import matplotlib.pyplot as plt
@@ -252,7 +266,9 @@ def write_report(out: Path, scale: str) -> Path:
     lines = [f"# Inference calibration, `{scale}` scale", "",
              f"Made with `python benchmarks/inference_calibration.py --scale {scale} --part PART` for the parts "
              f"{', '.join(res)}, one process per part, one torch thread each, side by side on a 2-core machine shared "
-             f"with other jobs (load after each part below). Scale: {json.dumps(asdict(SCALES[scale]))}.", "",
+             f"with other jobs (load after each part below).", ""]
+    lines += [f"- {key}: `{r['command']}` (finished {r['finished']}; scale {json.dumps(r['scale_params'])})" for key, r in res.items()]
+    lines += ["",
              "Coverage is the fraction of test lenses (or populations) whose central credible interval holds the truth; "
              "its standard error is binomial, sqrt(p (1 - p) / n) at the nominal p.", ""]
     if "npe" in res:
@@ -287,6 +303,9 @@ def write_report(out: Path, scale: str) -> Path:
             d = r[key]
             lines.append(f"| {label} | {d['n']:,} | {d['frac_positive_under_axion']:.3f} | {d['frac_positive_under_cdm']:.3f} | "
                          f"{d['median_under_axion']:.2f} / {d['median_under_cdm']:.2f} |")
+        if "fraction" in r:
+            lines += ["", f"Axion fraction of {r['scale_params']['fraction_sample_size']} lenses (f drawn uniformly, "
+                      f"{r['scale_params']['fraction_samples']} mock samples from the test lenses): coverage {fmt_cov(r['fraction'])}."]
         lines += ["", "Reliability (bins of ln B: mean sigmoid(ln B) against the fraction of axion, with its binomial s.e.):", ""]
         for key in ("single", "samples"):
             b = r[key]["bins"]
@@ -306,6 +325,7 @@ def main(argv: list | None = None) -> dict | Path:
     p.add_argument("--report", action="store_true", help="write inference_SCALE.md from the parts' JSON files")
     p.add_argument("--out", default="benchmarks/results/inference")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=JSON", help="change a field of the scale, e.g. n_sims=8000")
     a = p.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -314,9 +334,15 @@ def main(argv: list | None = None) -> dict | Path:
     torch.set_num_threads(a.threads)
     import matplotlib
     matplotlib.use("Agg")
-    result = PARTS[a.part](SCALES[a.scale], out, a.scale)
+    scale = SCALES[a.scale]
+    for item in a.set:
+        field, _, value = item.partition("=")
+        if field not in asdict(scale): p.error(f"--set {item}: the scale has no field {field!r} (it has {', '.join(asdict(scale))})")
+        scale = replace(scale, **{field: json.loads(value)})
+    result = PARTS[a.part](scale, out, a.scale)
     result["finished"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    result["command"] = f"python benchmarks/inference_calibration.py --scale {a.scale} --part {a.part} --out {a.out}"
+    result["command"] = (f"python benchmarks/inference_calibration.py --scale {a.scale} --part {a.part} --out {a.out}"
+                         + (f" --set {' '.join(a.set)}" if a.set else ""))
     (out / f"{a.part}_{a.scale}.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
 
