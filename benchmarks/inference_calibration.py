@@ -36,7 +36,7 @@ from torch.utils.data import TensorDataset
 
 from deeplense.core import make_generator
 from deeplense.inference import (bayes_factor_reliability, binomial_standard_error, fraction_log_likelihood, grid_posterior, grid_rank, bootstrap_interval, calibrated_probabilities,
-                                 class_log_likelihoods, expected_coverage, fit_temperature, fit_widening,
+                                 class_log_likelihoods, expected_coverage, fit_levels, fit_temperature, fit_widening,
                                  plot_bayes_factors, plot_coverage, population_ranks, posterior_ranks, train_posterior,
                                  widen_samples)
 from deeplense.metrics import roc_auc
@@ -99,10 +99,11 @@ def simulate_theta(config, n: int, seed: int, names: list) -> tuple:
     return images, torch.stack([params[k] for k in names], 1).float()
 
 
-def coverage_summary(ranks: torch.Tensor, n: int) -> dict:
-    "Coverage at LEVELS and at 68 / 95%, with the binomial standard error at the nominal level."
-    at = expected_coverage(ranks, torch.tensor([0.68, 0.95]))
-    return dict(curve=expected_coverage(ranks, LEVELS).T.tolist(), c68=at[0].tolist(), c95=at[1].tolist(), n=n,
+def coverage_summary(ranks: torch.Tensor, n: int, level_map: dict | None = None) -> dict:
+    "Coverage at LEVELS and at 68 / 95% (of the recalibrated levels when given), with the binomial standard error at the nominal level."
+    level_map = level_map or {}
+    at = expected_coverage(ranks, level_map.get("at", torch.tensor([0.68, 0.95])))
+    return dict(curve=expected_coverage(ranks, level_map.get("curve", LEVELS)).T.tolist(), c68=at[0].tolist(), c95=at[1].tolist(), n=n,
                 se68=binomial_standard_error(0.68, n), se95=binomial_standard_error(0.95, n))
 
 
@@ -138,6 +139,8 @@ def part_npe(s: Scale, out: Path, scale: str) -> dict:
     cal_samples, test_samples = post.sample(cal_images, s.n_samples), post.sample(test_images, s.n_samples)
     log("sampled")
     factor = fit_widening(cal_samples, cal_theta)
+    cal_ranks = posterior_ranks(cal_samples, cal_theta)
+    level_map = dict(curve=fit_levels(cal_ranks, LEVELS), at=fit_levels(cal_ranks, torch.tensor([0.68, 0.95])))
     raw, widened = posterior_ranks(test_samples, test_theta), posterior_ranks(widen_samples(test_samples, factor), test_theta)
     median = test_samples.median(0).values
     mae = lambda m, t: (m[:, 0] - t[:, 0]).abs().mean()
@@ -146,14 +149,16 @@ def part_npe(s: Scale, out: Path, scale: str) -> dict:
                   flow_images=s.n_sims - s.n_sims // 2, factor=factor.tolist(),
                   calibration_raw=coverage_summary(posterior_ranks(cal_samples, cal_theta), s.n_calibration),
                   test_raw=coverage_summary(raw, s.n_test), test_widened=coverage_summary(widened, s.n_test),
+                  test_recalibrated=coverage_summary(raw, s.n_test, level_map), level_map=level_map["at"].T.tolist(),
                   mae=mae(median, test_theta).item(), mae_interval=[lo.item(), hi.item()],
                   prior_mae=(test_theta[:, 0] + 23).abs().mean().item(), levels=LEVELS.tolist())
     values = torch.linspace(-24, -22, s.n_values)
     result["population"] = population_check(post, s, lambda v: axion_config(s, s.vortex_mass, {"vortex.axion_mass": 10 ** v}), values, 100)
     result["wall_min"], result["load_after"] = (time.time() - t0) / 60, load()
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.6), layout="constrained")
-    for ax, key, title in ((axes[0], "test_raw", "NPE as trained"), (axes[1], "test_widened", f"widened by {', '.join(f'{f:.2f}' for f in factor.tolist())}")):
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4.6), layout="constrained")
+    for ax, key, title in ((axes[0], "test_raw", "NPE as trained"), (axes[1], "test_widened", f"widened by {', '.join(f'{f:.2f}' for f in factor.tolist())}"),
+                           (axes[3], "test_recalibrated", "recalibrated levels")):
         plot_coverage(LEVELS, torch.tensor(result[key]["curve"]).T, names, ax, n=s.n_test)
         ax.set_title(f"{title}: {s.n_test} test lenses", fontsize=9)
     pop = result["population"]["sizes"]
@@ -277,10 +282,11 @@ def write_report(out: Path, scale: str) -> Path:
                   f"CNN + flow trained in {r['train_cpu_min']:.1f} CPU-minutes on {r['scale_params']['n_sims']:,} simulations. "
                   f"MAE of the posterior median {r['mae']:.3f} dex (95% bootstrap interval {r['mae_interval'][0]:.3f}-"
                   f"{r['mae_interval'][1]:.3f}; no information {r['prior_mae']:.3f}).", "",
-                  "| parameter | widening (fitted on the calibration set) | calibration set, as trained: 68% / 95% | test, as trained | test, widened |",
-                  "|---|---|---|---|---|"]
+                  "| parameter | widening (fitted on the calibration set) | calibration set, as trained: 68% / 95% | test, as trained | test, widened | levels for 68% / 95% (fitted on the calibration set) | test, recalibrated levels |",
+                  "|---|---|---|---|---|---|---|"]
         lines += [f"| {name} | {r['factor'][p]:.3f} | {fmt_cov(r['calibration_raw'], p)} | {fmt_cov(r['test_raw'], p)} | "
-                  f"{fmt_cov(r['test_widened'], p)} |" for p, name in enumerate(r["names"])]
+                  f"{fmt_cov(r['test_widened'], p)} | {r['level_map'][p][0]:.3f} / {r['level_map'][p][1]:.3f} | "
+                  f"{fmt_cov(r['test_recalibrated'], p)} |" for p, name in enumerate(r["names"])]
     for key, name in (("npe", "log10 m_a"), ("abundance", "shmf_norm")):
         if key not in res: continue
         pop = res[key]["population"]

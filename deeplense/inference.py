@@ -33,8 +33,8 @@ __all__ = ['POSTERIOR_FORMAT', 'POSTERIOR_VERSION', 'MAKE_POSTERIOR', 'posterior
            'binned_simulations', 'class_log_likelihoods', 'fraction_log_likelihood', 'log_bayes_factor',
            'fit_temperature', 'calibrated_probabilities', 'embed', 'FrozenEmbedding', 'LensPosterior', 'load_posterior',
            'posterior_from_regressor', 'train_posterior', 'plot_coverage', 'widen_samples', 'widened_ranks',
-           'fit_widening', 'population_ranks', 'bayes_factor_reliability', 'plot_bayes_factors', 'summarize', 'infer',
-           'add_cli', 'infer_population']
+           'fit_widening', 'fit_levels', 'population_ranks', 'bayes_factor_reliability', 'plot_bayes_factors',
+           'summarize', 'infer', 'add_cli', 'infer_population']
 
 # %% ../nbs/10_inference.ipynb #c0cffe38
 def posterior_ranks(samples: Tensor, # (S, B, P) posterior samples of B lenses
@@ -44,10 +44,11 @@ def posterior_ranks(samples: Tensor, # (S, B, P) posterior samples of B lenses
     return (samples < truth).to(truth.dtype).mean(0)
 
 def expected_coverage(ranks: Tensor, # (B, P) from `posterior_ranks`
-                      levels: Tensor, # (L,) credibility levels in [0, 1]
+                      levels: Tensor, # (L,) credibility levels in [0, 1], or (L, P) one per parameter (`fit_levels`)
                      ) -> Tensor: # (L, P)
     "The fraction of lenses whose central `levels` credible interval contains the truth, per parameter."
-    return ((2 * ranks - 1).abs()[None] <= levels[:, None, None]).to(ranks.dtype).mean(1)
+    levels = levels.to(ranks)[:, None, None] if levels.dim() == 1 else levels.to(ranks)[:, None, :]
+    return ((2 * ranks - 1).abs()[None] <= levels).to(ranks.dtype).mean(1)
 
 # %% ../nbs/10_inference.ipynb #093e6335
 def binomial_standard_error(p: float | Tensor, # a fraction (coverage, accuracy), or the nominal level it should equal
@@ -474,6 +475,16 @@ def fit_widening(samples: Tensor, # (S, B, P) posterior samples of a calibration
     ranks = widened_ranks(samples, truth, factors) # (F, B, P)
     coverage = ((2 * ranks - 1).abs()[:, None] <= levels[None, :, None, None]).to(samples.dtype).mean(2) # (F, L, P)
     return factors[((coverage - levels[:, None]) ** 2).sum(1).argmin(0)]
+
+# %% ../nbs/10_inference.ipynb #b7c0a032
+def fit_levels(ranks: Tensor, # (B, P) `posterior_ranks` of a calibration set (not the test set)
+               levels: Tensor, # (L,) nominal credibility levels
+              ) -> Tensor: # (L, P) the credibility of the posterior's own central interval to report for each level
+    "Recalibrated credibility levels (split conformal): the central interval that held a fraction `levels` of the calibration truths."
+    d = (2 * ranks - 1).abs()
+    n = d.shape[0]
+    q = (torch.ceil((n + 1) * levels.to(d)) / n).clamp(max=1)
+    return d.quantile(q, dim=0, interpolation="higher")
 
 # %% ../nbs/10_inference.ipynb #b7c0a012
 def population_ranks(populations: Tensor, # (T, N, D) the summaries of T populations of N lenses each
