@@ -319,6 +319,10 @@ def write_report(out: Path, scale: str) -> Path:
                                                   zip(b["implied"], b["observed"], b["se"], b["count"]) if c > 0))
     for key in res: lines.append(f"\nPart {key}: {res[key]['wall_min']:.1f} wall-minutes, load after {res[key]['load_after']}.")
     lines.append(f"\nHardware: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}.")
+    lines += ["", "Figures: PART_SCALE.png beside this file (npe: coverage as trained, widened, recalibrated levels, and the "
+              "population intervals of log10 m_a; abundance: the NPE's and the population intervals' coverage; bayes: ln B "
+              "under each class and its reliability, for one lens and for samples). The shaded bands are two binomial "
+              "standard errors about the diagonal."]
     path = out / f"inference_{scale}.md"
     path.write_text("\n".join(lines) + "\n")
     return path
