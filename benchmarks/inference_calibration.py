@@ -2,15 +2,16 @@
 
 Three parts, each writable on its own (run them side by side as separate processes, one torch thread each):
 
-- `npe`: an NPE posterior for log10 m_a and the source position (`train_posterior`), its coverage on 4,000 fresh
-  test lenses before and after a widening (`fit_widening`) fitted on 2,000 separate calibration lenses, with
+- `npe`: an NPE posterior for log10 m_a and the source position (`train_posterior`), its coverage on fresh test
+  lenses before and after a widening (`fit_widening`) fitted on separate calibration lenses, with
   binomial standard errors; then the axion mass shared by a population: coverage of the synthetic-likelihood
   interval (`population_log_posterior`) over repeated populations, each with its own true mass drawn from the prior.
 - `abundance`: the same population check for the mean subhalo abundance `shmf_norm` of CDM lenses.
 - `bayes`: a CDM-vs-axion classifier, temperature-scaled on a validation set, and the distribution of ln B
-  (axion against CDM) under each class, for single lenses and for samples of 10 lenses of one class.
+  (axion against CDM) under each class, for single lenses and for samples of 10 lenses of one class; and the coverage
+  of the axion fraction's interval (`fraction_log_likelihood`) over mock samples drawn from the test lenses.
 
-    python benchmarks/inference_calibration.py --scale cpu --part npe --out benchmarks/results/inference
+    python benchmarks/inference_calibration.py --scale cpu --part npe --out benchmarks/results/inference --set n_sims=8000 epochs=6
     python benchmarks/inference_calibration.py --scale cpu --part abundance --out benchmarks/results/inference
     python benchmarks/inference_calibration.py --scale cpu --part bayes --out benchmarks/results/inference
     python benchmarks/inference_calibration.py --scale cpu --report --out benchmarks/results/inference
@@ -25,7 +26,7 @@ import json
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -34,8 +35,8 @@ import torch
 from torch.utils.data import TensorDataset
 
 from deeplense.core import make_generator
-from deeplense.inference import (bayes_factor_reliability, binomial_standard_error, bootstrap_interval, calibrated_probabilities,
-                                 class_log_likelihoods, expected_coverage, fit_temperature, fit_widening,
+from deeplense.inference import (bayes_factor_reliability, binomial_standard_error, fraction_log_likelihood, grid_posterior, grid_rank, bootstrap_interval, calibrated_probabilities,
+                                 class_log_likelihoods, expected_coverage, fit_levels, fit_temperature, fit_widening,
                                  plot_bayes_factors, plot_coverage, population_ranks, posterior_ranks, train_posterior,
                                  widen_samples)
 from deeplense.metrics import roc_auc
@@ -65,6 +66,8 @@ class Scale:
     n_validation: int = 2000 # temperature fit
     n_bayes_test: int = 4000 # test lenses (half of each class) for ln B
     lenses_per_sample: int = 10 # lenses of one class per sample, for the sample's ln B
+    fraction_samples: int = 200 # mock samples for the coverage of the axion fraction's interval
+    fraction_sample_size: int = 200 # lenses per mock sample (drawn from the test lenses)
 
 
 SCALES = {"test": Scale(n_pix=32, n_sims=600, epochs=1, width=4, n_calibration=100, n_test=200, n_samples=100, n_values=11,
@@ -96,10 +99,11 @@ def simulate_theta(config, n: int, seed: int, names: list) -> tuple:
     return images, torch.stack([params[k] for k in names], 1).float()
 
 
-def coverage_summary(ranks: torch.Tensor, n: int) -> dict:
-    "Coverage at LEVELS and at 68 / 95%, with the binomial standard error at the nominal level."
-    at = expected_coverage(ranks, torch.tensor([0.68, 0.95]))
-    return dict(curve=expected_coverage(ranks, LEVELS).T.tolist(), c68=at[0].tolist(), c95=at[1].tolist(), n=n,
+def coverage_summary(ranks: torch.Tensor, n: int, level_map: dict | None = None) -> dict:
+    "Coverage at LEVELS and at 68 / 95% (of the recalibrated levels when given), with the binomial standard error at the nominal level."
+    level_map = level_map or {}
+    at = expected_coverage(ranks, level_map.get("at", torch.tensor([0.68, 0.95])))
+    return dict(curve=expected_coverage(ranks, level_map.get("curve", LEVELS)).T.tolist(), c68=at[0].tolist(), c95=at[1].tolist(), n=n,
                 se68=binomial_standard_error(0.68, n), se95=binomial_standard_error(0.95, n))
 
 
@@ -135,6 +139,8 @@ def part_npe(s: Scale, out: Path, scale: str) -> dict:
     cal_samples, test_samples = post.sample(cal_images, s.n_samples), post.sample(test_images, s.n_samples)
     log("sampled")
     factor = fit_widening(cal_samples, cal_theta)
+    cal_ranks = posterior_ranks(cal_samples, cal_theta)
+    level_map = dict(curve=fit_levels(cal_ranks, LEVELS), at=fit_levels(cal_ranks, torch.tensor([0.68, 0.95])))
     raw, widened = posterior_ranks(test_samples, test_theta), posterior_ranks(widen_samples(test_samples, factor), test_theta)
     median = test_samples.median(0).values
     mae = lambda m, t: (m[:, 0] - t[:, 0]).abs().mean()
@@ -143,14 +149,16 @@ def part_npe(s: Scale, out: Path, scale: str) -> dict:
                   flow_images=s.n_sims - s.n_sims // 2, factor=factor.tolist(),
                   calibration_raw=coverage_summary(posterior_ranks(cal_samples, cal_theta), s.n_calibration),
                   test_raw=coverage_summary(raw, s.n_test), test_widened=coverage_summary(widened, s.n_test),
+                  test_recalibrated=coverage_summary(raw, s.n_test, level_map), level_map=level_map["at"].T.tolist(),
                   mae=mae(median, test_theta).item(), mae_interval=[lo.item(), hi.item()],
                   prior_mae=(test_theta[:, 0] + 23).abs().mean().item(), levels=LEVELS.tolist())
     values = torch.linspace(-24, -22, s.n_values)
     result["population"] = population_check(post, s, lambda v: axion_config(s, s.vortex_mass, {"vortex.axion_mass": 10 ** v}), values, 100)
     result["wall_min"], result["load_after"] = (time.time() - t0) / 60, load()
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.6), layout="constrained")
-    for ax, key, title in ((axes[0], "test_raw", "NPE as trained"), (axes[1], "test_widened", f"widened by {', '.join(f'{f:.2f}' for f in factor.tolist())}")):
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4.6), layout="constrained")
+    for ax, key, title in ((axes[0], "test_raw", "NPE as trained"), (axes[1], "test_widened", f"widened by {', '.join(f'{f:.2f}' for f in factor.tolist())}"),
+                           (axes[3], "test_recalibrated", "recalibrated levels")):
         plot_coverage(LEVELS, torch.tensor(result[key]["curve"]).T, names, ax, n=s.n_test)
         ax.set_title(f"{title}: {s.n_test} test lenses", fontsize=9)
     pop = result["population"]["sizes"]
@@ -224,8 +232,19 @@ def part_bayes(s: Scale, out: Path, scale: str) -> dict:
                     edges=edges.tolist())
     auc = roc_auc(is_axion.numpy(), logits.double().numpy())
     lo, hi = bootstrap_interval(lambda y, z: torch.tensor(roc_auc(y.numpy(), z.numpy())), is_axion, logits.double())
-    single_edges, sample_edges = torch.linspace(-6, 6, 13, dtype=torch.float64), torch.linspace(-20, 20, 11, dtype=torch.float64)
+    single_edges, sample_edges = torch.linspace(-6, 6, 13, dtype=torch.float64), torch.linspace(-40, 40, 17, dtype=torch.float64)
+    # the fraction of axion lenses: mock samples with f drawn uniformly, their lenses drawn from the test lenses by class
+    g = torch.Generator().manual_seed(11)
+    f_true = torch.rand(s.fraction_samples, generator=g, dtype=torch.float64)
+    f_grid = torch.linspace(0, 1, 1001, dtype=torch.float64)
+    f_ranks = []
+    for f in f_true:
+        axion = torch.rand(s.fraction_sample_size, generator=g, dtype=torch.float64) < f
+        rows = torch.where(axion, half + torch.randint(half, axion.shape, generator=g), torch.randint(half, axion.shape, generator=g))
+        f_ranks.append(grid_rank(f_grid, grid_posterior(fraction_log_likelihood(ll[rows], f_grid, 1, 0)), f))
+    fraction = coverage_summary(torch.stack(f_ranks)[:, None], s.fraction_samples)
     result = dict(part="bayes", scale=scale, scale_params=asdict(s), temperature=T, auc=auc, auc_interval=[lo.item(), hi.item()],
+                  fraction=fraction,
                   single=describe(log_b, is_axion, single_edges), samples=describe(sample_b, sample_axion, sample_edges),
                   cpu_min=(time.process_time() - c0) / 60, wall_min=(time.time() - t0) / 60, load_after=load())
     import matplotlib.pyplot as plt
@@ -252,7 +271,9 @@ def write_report(out: Path, scale: str) -> Path:
     lines = [f"# Inference calibration, `{scale}` scale", "",
              f"Made with `python benchmarks/inference_calibration.py --scale {scale} --part PART` for the parts "
              f"{', '.join(res)}, one process per part, one torch thread each, side by side on a 2-core machine shared "
-             f"with other jobs (load after each part below). Scale: {json.dumps(asdict(SCALES[scale]))}.", "",
+             f"with other jobs (load after each part below).", ""]
+    lines += [f"- {key}: `{r['command']}` (finished {r['finished']}; scale {json.dumps(r['scale_params'])})" for key, r in res.items()]
+    lines += ["",
              "Coverage is the fraction of test lenses (or populations) whose central credible interval holds the truth; "
              "its standard error is binomial, sqrt(p (1 - p) / n) at the nominal p.", ""]
     if "npe" in res:
@@ -261,10 +282,11 @@ def write_report(out: Path, scale: str) -> Path:
                   f"CNN + flow trained in {r['train_cpu_min']:.1f} CPU-minutes on {r['scale_params']['n_sims']:,} simulations. "
                   f"MAE of the posterior median {r['mae']:.3f} dex (95% bootstrap interval {r['mae_interval'][0]:.3f}-"
                   f"{r['mae_interval'][1]:.3f}; no information {r['prior_mae']:.3f}).", "",
-                  "| parameter | widening (fitted on the calibration set) | calibration set, as trained: 68% / 95% | test, as trained | test, widened |",
-                  "|---|---|---|---|---|"]
+                  "| parameter | widening (fitted on the calibration set) | calibration set, as trained: 68% / 95% | test, as trained | test, widened | levels for 68% / 95% (fitted on the calibration set) | test, recalibrated levels |",
+                  "|---|---|---|---|---|---|---|"]
         lines += [f"| {name} | {r['factor'][p]:.3f} | {fmt_cov(r['calibration_raw'], p)} | {fmt_cov(r['test_raw'], p)} | "
-                  f"{fmt_cov(r['test_widened'], p)} |" for p, name in enumerate(r["names"])]
+                  f"{fmt_cov(r['test_widened'], p)} | {r['level_map'][p][0]:.3f} / {r['level_map'][p][1]:.3f} | "
+                  f"{fmt_cov(r['test_recalibrated'], p)} |" for p, name in enumerate(r["names"])]
     for key, name in (("npe", "log10 m_a"), ("abundance", "shmf_norm")):
         if key not in res: continue
         pop = res[key]["population"]
@@ -287,6 +309,9 @@ def write_report(out: Path, scale: str) -> Path:
             d = r[key]
             lines.append(f"| {label} | {d['n']:,} | {d['frac_positive_under_axion']:.3f} | {d['frac_positive_under_cdm']:.3f} | "
                          f"{d['median_under_axion']:.2f} / {d['median_under_cdm']:.2f} |")
+        if "fraction" in r:
+            lines += ["", f"Axion fraction of {r['scale_params']['fraction_sample_size']} lenses (f drawn uniformly, "
+                      f"{r['scale_params']['fraction_samples']} mock samples from the test lenses): coverage {fmt_cov(r['fraction'])}."]
         lines += ["", "Reliability (bins of ln B: mean sigmoid(ln B) against the fraction of axion, with its binomial s.e.):", ""]
         for key in ("single", "samples"):
             b = r[key]["bins"]
@@ -294,6 +319,10 @@ def write_report(out: Path, scale: str) -> Path:
                                                   zip(b["implied"], b["observed"], b["se"], b["count"]) if c > 0))
     for key in res: lines.append(f"\nPart {key}: {res[key]['wall_min']:.1f} wall-minutes, load after {res[key]['load_after']}.")
     lines.append(f"\nHardware: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}.")
+    lines += ["", "Figures: PART_SCALE.png beside this file (npe: coverage as trained, widened, recalibrated levels, and the "
+              "population intervals of log10 m_a; abundance: the NPE's and the population intervals' coverage; bayes: ln B "
+              "under each class and its reliability, for one lens and for samples). The shaded bands are two binomial "
+              "standard errors about the diagonal."]
     path = out / f"inference_{scale}.md"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -306,6 +335,7 @@ def main(argv: list | None = None) -> dict | Path:
     p.add_argument("--report", action="store_true", help="write inference_SCALE.md from the parts' JSON files")
     p.add_argument("--out", default="benchmarks/results/inference")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=JSON", help="change a field of the scale, e.g. n_sims=8000")
     a = p.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -314,9 +344,15 @@ def main(argv: list | None = None) -> dict | Path:
     torch.set_num_threads(a.threads)
     import matplotlib
     matplotlib.use("Agg")
-    result = PARTS[a.part](SCALES[a.scale], out, a.scale)
+    scale = SCALES[a.scale]
+    for item in a.set:
+        field, _, value = item.partition("=")
+        if field not in asdict(scale): p.error(f"--set {item}: the scale has no field {field!r} (it has {', '.join(asdict(scale))})")
+        scale = replace(scale, **{field: json.loads(value)})
+    result = PARTS[a.part](scale, out, a.scale)
     result["finished"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    result["command"] = f"python benchmarks/inference_calibration.py --scale {a.scale} --part {a.part} --out {a.out}"
+    result["command"] = (f"python benchmarks/inference_calibration.py --scale {a.scale} --part {a.part} --out {a.out}"
+                         + (f" --set {' '.join(a.set)}" if a.set else ""))
     (out / f"{a.part}_{a.scale}.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
 

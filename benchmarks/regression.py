@@ -274,8 +274,9 @@ NOTES = """\
   sqrt(p (1 - p) / n), 0.012 / 0.006 on 1,500 test lenses, 0.008 / 0.004 on 3,750 and 0.005 / 0.003 on 7,500 (not
   0.02 / 0.01 as an earlier version of this note said). At 95% six of the ten rows measured (these and
   regression_model_i*/) are 1.9-2.8 standard errors low (0.934-0.944): the NPE tails are slightly overconfident.
-  `fit_widening` (deeplense.inference) fitted on a separate calibration set is the correction; its effect is
-  measured in benchmarks/results/inference/.
+  A single widening (`fit_widening`) cannot mend that shape (cores slightly wide, tails light); recalibrated
+  credibility levels (`fit_levels`, deeplense.inference) fitted on a separate calibration set bring 68% and 95%
+  within two standard errors on a fresh test set (measured in benchmarks/results/inference/, not on these rows).
 """
 
 

@@ -33,8 +33,8 @@ __all__ = ['POSTERIOR_FORMAT', 'POSTERIOR_VERSION', 'MAKE_POSTERIOR', 'posterior
            'binned_simulations', 'class_log_likelihoods', 'fraction_log_likelihood', 'log_bayes_factor',
            'fit_temperature', 'calibrated_probabilities', 'embed', 'FrozenEmbedding', 'LensPosterior', 'load_posterior',
            'posterior_from_regressor', 'train_posterior', 'plot_coverage', 'widen_samples', 'widened_ranks',
-           'fit_widening', 'population_ranks', 'bayes_factor_reliability', 'plot_bayes_factors', 'summarize', 'infer',
-           'add_cli', 'infer_population']
+           'fit_widening', 'fit_levels', 'population_ranks', 'bayes_factor_reliability', 'plot_bayes_factors',
+           'summarize', 'infer', 'add_cli', 'infer_population']
 
 # %% ../nbs/10_inference.ipynb #c0cffe38
 def posterior_ranks(samples: Tensor, # (S, B, P) posterior samples of B lenses
@@ -44,10 +44,11 @@ def posterior_ranks(samples: Tensor, # (S, B, P) posterior samples of B lenses
     return (samples < truth).to(truth.dtype).mean(0)
 
 def expected_coverage(ranks: Tensor, # (B, P) from `posterior_ranks`
-                      levels: Tensor, # (L,) credibility levels in [0, 1]
+                      levels: Tensor, # (L,) credibility levels in [0, 1], or (L, P) one per parameter (`fit_levels`)
                      ) -> Tensor: # (L, P)
     "The fraction of lenses whose central `levels` credible interval contains the truth, per parameter."
-    return ((2 * ranks - 1).abs()[None] <= levels[:, None, None]).to(ranks.dtype).mean(1)
+    levels = levels.to(ranks)[:, None, None] if levels.dim() == 1 else levels.to(ranks)[:, None, :]
+    return ((2 * ranks - 1).abs()[None] <= levels).to(ranks.dtype).mean(1)
 
 # %% ../nbs/10_inference.ipynb #093e6335
 def binomial_standard_error(p: float | Tensor, # a fraction (coverage, accuracy), or the nominal level it should equal
@@ -293,16 +294,22 @@ class LensPosterior:
     def sample(self, images: Tensor, # (B, C, H, W) raw images
                n: int = 1000, # samples per lens
               ) -> Tensor: # (n, B, P)
-        "Posterior samples of every lens's parameters."
+        "Posterior samples of every lens's parameters (the flow's mass outside the prior's box is put on its edge)."
         s = self.summaries(images)
         chunk = max(1, 2 ** 20 // n) # lenses per call: sbi warns from 2**21 samples per call, and about its memory cap
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), torch.no_grad():
             # nflows' LU transform (inverted when sampling sbi's flows) calls torch.triangular_solve, which torch
             # deprecates with a UserWarning; the result is right, and the warning is not ours to fix
             warnings.filterwarnings("ignore", message="torch.triangular_solve is deprecated", category=UserWarning)
-            return torch.cat([self.posterior.sample_batched((n,), x=s[i:i + chunk], show_progress_bars=False,
-                                                            max_sampling_batch_size=max(1, 100_000 // len(s[i:i + chunk])))
-                              for i in range(0, len(s), chunk)], 1)
+            # no rejection: a lens unlike the simulations can have nearly all its flow's mass outside the box, and
+            # sbi's rejection sampling then never ends; the samples outside are clamped onto the box instead
+            warnings.filterwarnings("ignore", message=".*lie outside the prior support", category=UserWarning)
+            samples = torch.cat([self.posterior.sample_batched((n,), x=s[i:i + chunk], show_progress_bars=False,
+                                                               reject_outside_prior=False,
+                                                               max_sampling_batch_size=max(1, 100_000 // len(s[i:i + chunk])))
+                                 for i in range(0, len(s), chunk)], 1)
+        low, high = (torch.tensor(self.spec[k], dtype=samples.dtype, device=samples.device) for k in ("low", "high"))
+        return torch.maximum(torch.minimum(samples, high), low)
 
     def state(self) -> dict:
         "Plain data (tensors, lists, dicts, numbers, strings) from which `from_state` rebuilds this posterior."
@@ -469,6 +476,16 @@ def fit_widening(samples: Tensor, # (S, B, P) posterior samples of a calibration
     coverage = ((2 * ranks - 1).abs()[:, None] <= levels[None, :, None, None]).to(samples.dtype).mean(2) # (F, L, P)
     return factors[((coverage - levels[:, None]) ** 2).sum(1).argmin(0)]
 
+# %% ../nbs/10_inference.ipynb #b7c0a032
+def fit_levels(ranks: Tensor, # (B, P) `posterior_ranks` of a calibration set (not the test set)
+               levels: Tensor, # (L,) nominal credibility levels
+              ) -> Tensor: # (L, P) the credibility of the posterior's own central interval to report for each level
+    "Recalibrated credibility levels (split conformal): the central interval that held a fraction `levels` of the calibration truths."
+    d = (2 * ranks - 1).abs()
+    n = d.shape[0]
+    q = (torch.ceil((n + 1) * levels.to(d)) / n).clamp(max=1)
+    return d.quantile(q, dim=0, interpolation="higher")
+
 # %% ../nbs/10_inference.ipynb #b7c0a012
 def population_ranks(populations: Tensor, # (T, N, D) the summaries of T populations of N lenses each
                      truths: Tensor, # (T,) each population's shared parameter
@@ -483,14 +500,13 @@ def population_ranks(populations: Tensor, # (T, N, D) the summaries of T populat
 # %% ../nbs/10_inference.ipynb #b7c0a022
 def bayes_factor_reliability(log_b: Tensor, # (M,) natural-log Bayes factors, positive against negative class
                              is_positive: Tensor, # (M,) bool: is the truth the positive class? (as many of each class)
-                             edges: Tensor, # (E,) bin edges in ln B
+                             edges: Tensor, # (E,) bin edges in ln B; the outer bins also take what lies beyond them
                             ) -> dict: # per bin: count, implied, observed, se
     "Is ln B calibrated? Per bin of ln B, the fraction of positives against sigmoid(ln B), their probability under even odds."
-    b = torch.bucketize(log_b, edges) - 1
-    ok = (b >= 0) & (b < len(edges) - 1)
-    count = torch.bincount(b[ok], minlength=len(edges) - 1).double()
-    observed = torch.bincount(b[ok], weights=is_positive[ok].double(), minlength=len(edges) - 1) / count
-    implied = torch.bincount(b[ok], weights=torch.sigmoid(log_b[ok].double()), minlength=len(edges) - 1) / count
+    b = (torch.bucketize(log_b, edges) - 1).clamp(0, len(edges) - 2)
+    count = torch.bincount(b, minlength=len(edges) - 1).double()
+    observed = torch.bincount(b, weights=is_positive.double(), minlength=len(edges) - 1) / count
+    implied = torch.bincount(b, weights=torch.sigmoid(log_b.double()), minlength=len(edges) - 1) / count
     return dict(count=count, implied=implied, observed=observed, se=(implied * (1 - implied) / count).sqrt())
 
 def plot_bayes_factors(log_b: Tensor, # (M,) natural-log Bayes factors, positive against negative class
@@ -506,7 +522,7 @@ def plot_bayes_factors(log_b: Tensor, # (M,) natural-log Bayes factors, positive
     for cls, name in zip((False, True), names):
         axes[0].hist(clipped[is_positive == cls].cpu(), bins=edges.cpu(), alpha=0.5, label=f"true class: {name}")
     axes[0].axvline(0, color="k", lw=1)
-    axes[0].set(xlabel="ln B (clipped to the bins)", ylabel="count")
+    axes[0].set(xlabel="ln B (beyond the outer edges: in the outer bins)", ylabel="count")
     axes[0].legend(fontsize=8)
     r = bayes_factor_reliability(log_b, is_positive, edges)
     ok = r["count"] > 0
