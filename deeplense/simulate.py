@@ -43,7 +43,7 @@ __all__ = ['HOST_PARAMS', 'SUBHALO_PARAMS', 'VORTEX_PARAMS', 'SURVEY_PARAMS', 'C
            'annulus_host_mass', 'mean_subhalo_mass', 'sample_subhalos', 'sample_vortex', 'sample_instrument',
            'sample_mask', 'band_fluxes', 'sample_survey', 'sample_params', 'param_names', 'render_images',
            'lensed_source_stats', 'simulate_batch', 'check_seed', 'batch_generator', 'SimulationJob', 'simulate_to_h5',
-           'load_config', 'parse_override', 'run_simulate', 'add_cli']
+           'load_config', 'parse_override', 'written_summary', 'run_simulate', 'add_cli']
 
 # %% ../nbs/02_simulate.ipynb #1a306917
 def power_law_masses(u: Tensor, # uniform draws in [0, 1)
@@ -784,8 +784,17 @@ def parse_override(text: str, # FIELD=VALUE, e.g. subhalos.shmf_slope=-1.9
     try: return key.strip(), json.loads(value)
     except json.JSONDecodeError: return key.strip(), value
 
+def written_summary(path: str | Path, # a DeepLense HDF5 file just written
+                    seconds: float, # how long writing it took
+                   ) -> str:
+    "One line on a written data set: its images, their shape and classes, its size and the time it took."
+    info, size = read_info(path), Path(path).stat().st_size
+    return (f"wrote {path}: {info.n:,} images of {'x'.join(map(str, info.image_shape))} pixels ({', '.join(info.class_names)}), "
+            f"{size / 1e6:.1f} MB in {seconds:.0f} s")
+
 def run_simulate(args: argparse.Namespace) -> int:
     "Run `deeplense simulate` from parsed arguments."
+    start = time.time()
     config = load_config(args.config) if args.config else preset(args.preset)
     overrides = dict(parse_override(s) for s in args.set)
     if args.supersampling is not None: overrides["supersampling"] = args.supersampling
@@ -794,6 +803,7 @@ def run_simulate(args: argparse.Namespace) -> int:
                    overwrite=args.overwrite, device=args.device, compile=args.compile,
                    compression=None if args.compression == "none" else args.compression, rank=int(os.environ.get("RANK", 0)),
                    world_size=int(os.environ.get("WORLD_SIZE", 1)))
+    if int(os.environ.get("RANK", 0)) == 0: print(f"deeplense simulate: {written_summary(args.out, time.time() - start)}")
     return 0
 
 def add_cli(subparsers):
