@@ -31,7 +31,8 @@ import numpy as np
 from astropy.io import fits
 from tqdm import tqdm
 
-from .core import output_lock, require, unknown_name_error
+from .core import require, unknown_name_error
+from .formats import output_lock
 
 # %% auto #0
 __all__ = ['CHALLENGE_BANDS', 'CHALLENGE_COLUMNS', 'DEEPLENSE_CLASSES', 'REGISTRY_NAME', 'READ_BLOCK_BYTES', 'NESTED_ARCHIVES',

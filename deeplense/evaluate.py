@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 from torch import Tensor, nn
 
-from .core import H5Info, read_info
+from .formats import H5Info, read_info
 from .datasets import LensDataset
 from .metrics import (check_probs, accuracy, average_precision, binned_metrics, classification_metrics,
                                confident_mistakes, confusion_matrix, expected_calibration_error, one_vs_rest_auc,
@@ -92,7 +92,7 @@ def bootstrap_macro_auc(labels, # (N,) class indices
                         seed: int = 0,
                        ) -> np.ndarray:
     "Macro one-vs-rest AUC of `n_boot` resamples (with replacement) of the rows: (n_boot,), all resamples at once."
-    labels, probs = _check_probs(labels, probs)
+    labels, probs = check_probs(labels, probs)
     weights = np.random.default_rng(seed).multinomial(len(labels), np.full(len(labels), 1 / len(labels)), size=n_boot)
     aucs = []
     for k in range(probs.shape[1]):
@@ -125,7 +125,7 @@ def score_params(labels, # (N,) class indices
                  seed: int = 0, # of the bootstrap
                 ) -> dict:
     "`binned_metrics` of each parameter that varies within a class, with 68% intervals of accuracy (Wilson) and macro AUC (bootstrap)."
-    labels, probs = _check_probs(labels, probs)
+    labels, probs = check_probs(labels, probs)
     out = {}
     for name, v in values.items():
         v = np.asarray(v, dtype=np.float64)
