@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deeplense.core import DEFAULT_FRACTIONS, read_info
+from deeplense.core import DEFAULT_FRACTIONS
+from deeplense.formats import read_info
 from deeplense.datasets import LensDataset
 from deeplense.models import build_model
 from deeplense.simulate import simulate_to_h5

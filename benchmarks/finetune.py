@@ -38,7 +38,8 @@ from deeplense.core import get_device, hardware
 from deeplense.metrics import one_vs_rest_auc
 from deeplense.models import count_parameters
 from deeplense.simulate import preset
-from deeplense.train import TrainConfig, fit_h5, load_checkpoint, predict, read_history
+from deeplense.train import TrainConfig, fit_h5, load_checkpoint, predict
+from deeplense.formats import read_history
 
 from benchmarks.common import RESULTS, command_line, cpu_clock, hardware_sentence, load, simulated_file, write_tables
 

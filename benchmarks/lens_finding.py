@@ -24,7 +24,8 @@ import h5py
 import numpy as np
 import torch
 
-from deeplense.core import hardware, read_info
+from deeplense.core import hardware
+from deeplense.formats import read_info
 from deeplense.datasets import LensDataset
 from deeplense.metrics import roc_auc, tpr0, tpr10
 from deeplense.simconfig import preset

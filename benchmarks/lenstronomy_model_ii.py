@@ -9,7 +9,7 @@ Issue 20's check ("gap <= 0.02, AUC >= 0.98"), done here before an outside party
 2. `make`: lenstronomy (SimAPI: its grid, its Gaussian PSF, its magnitude-to-amplitude conversion, its
    `noise_for_model`) renders N images of the `model_ii` spec, read from `deeplense.simulate.preset("model_ii")`,
    with every per-image parameter drawn independently by numpy (not by DeepLense's sampler), into DeepLense's HDF5
-   layout (`deeplense.core.H5Writer`), classes no_sub / cdm / axion. The masses become Einstein radii with
+   layout (`deeplense.formats.H5Writer`), classes no_sub / cdm / axion. The masses become Einstein radii with
    lenstronomy's `LensCosmo` in DeepLense's cosmology (flat LambdaCDM, H0 70, Omega_m 0.3, Omega_b 0.05). lenstronomy
    has no uniform line-mass profile, so the axion vortex is emulated by `--vortex-points` equal point masses at the
    midpoints of equal pieces of the segment (total mass the vortex's).
@@ -301,7 +301,7 @@ VARIANTS = { # name -> (spec changes, lenstronomy supersampling, vortex points);
 def make_lenstronomy_file(config, n: int, path: Path, seed: int, vortex_points: int, variant: str = "spec",
                           batch: int = 64) -> Path:
     "n lenstronomy images of the spec (classes in turn), numpy-drawn parameters, in DeepLense's HDF5 layout; resumable."
-    from deeplense.core import H5Writer
+    from deeplense.formats import H5Writer
     changes, supersampling, points = VARIANTS[variant]
     spec, vortex_points = read_spec(config) | changes, points or vortex_points
     r = LenstronomyModelII(spec, vortex_points, supersampling)
@@ -344,7 +344,7 @@ def macro_auc_bootstrap(labels: np.ndarray, probs: np.ndarray, n_boot: int, rng:
 
 def train(train_path: Path, run: Path, seed: int, epochs: int, n_train: int, device, training_set: str = "preset") -> dict:
     "Train a width-11 ResNet-18 on `n_train` rows of train_path (fit_h5's stratified split; the rest validates); once per run."
-    from deeplense.core import read_info
+    from deeplense.formats import read_info
     from deeplense.train import TrainConfig, fit_h5
     if (run / "timing.json").exists(): return json.loads((run / "timing.json").read_text())
     n = read_info(train_path).n

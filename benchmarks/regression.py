@@ -41,11 +41,12 @@ import h5py
 import numpy as np
 import torch
 
-from deeplense.core import DEFAULT_FRACTIONS, get_device, hardware, make_generator, read_info
+from deeplense.core import DEFAULT_FRACTIONS, get_device, hardware, make_generator
+from deeplense.formats import read_history, read_info
 from deeplense.inference import expected_coverage, posterior_from_regressor, posterior_ranks
 from deeplense.models import count_parameters
 from deeplense.simulate import DEEPLENSESIM_PRESETS, preset, render_images, sample_params
-from deeplense.train import TrainConfig, fit_h5, load_checkpoint, predict, read_history
+from deeplense.train import TrainConfig, fit_h5, load_checkpoint, predict
 
 from benchmarks.common import (CLOCKS, Budget, BudgetReached, add_run_arguments, command_line, hardware_sentence, load,
                                planned_epochs, run_name, simulated_file, write_tables)

@@ -38,11 +38,12 @@ import h5py
 import numpy as np
 import torch
 
-from deeplense.core import DEFAULT_FRACTIONS, get_device, hardware, read_info
+from deeplense.core import DEFAULT_FRACTIONS, get_device, hardware
+from deeplense.formats import read_history, read_info
 from deeplense.evaluate import evaluate
 from deeplense.models import MODEL_NAMES, count_parameters, export_model
 from deeplense.simulate import DEEPLENSESIM_PRESETS, PRESETS, preset
-from deeplense.train import TrainConfig, fit_h5, load_checkpoint, predict, read_history
+from deeplense.train import TrainConfig, fit_h5, load_checkpoint, predict
 
 from benchmarks.common import (CLOCKS, Budget, BudgetReached, add_run_arguments, command_line, hardware_sentence, load,
                                planned_epochs, run_name, simulated_file, write_tables)

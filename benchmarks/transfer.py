@@ -15,7 +15,8 @@ from pathlib import Path
 
 import torch
 
-from deeplense.core import hardware, read_info
+from deeplense.core import hardware
+from deeplense.formats import read_info
 from deeplense.evaluate import evaluate
 
 from benchmarks.common import RESULTS, command_line, hardware_sentence, load, write_tables

@@ -19,7 +19,8 @@ from astropy.io import fits
 from astropy.table import Table
 from tqdm import tqdm
 
-from .core import DEFAULT_FRACTIONS, H5Writer, make_generator, read_info, unknown_name_error
+from .core import DEFAULT_FRACTIONS, make_generator, unknown_name_error
+from .formats import H5Writer, read_info
 from .download import CHALLENGE_BANDS, DEEPLENSE_CLASSES # the data sets' band order and class folders
 
 # %% auto #0
@@ -263,7 +264,7 @@ def _check_layout_types(path: Path, image_dtype: np.dtype, labels: np.ndarray, c
     "A ValueError naming `path` unless its images are float32 and its labels integers that index `class_names`."
     if image_dtype != np.float32:
         raise ValueError(f"{path}: images are {image_dtype}; DeepLense reads float32 images: write the file with "
-                         f"deeplense.core.H5Writer, which stores them as float32")
+                         f"deeplense.formats.H5Writer, which stores them as float32")
     if labels.dtype.kind not in "iu": raise ValueError(f"{path}: labels are {labels.dtype}; they must be integer class indices")
     bad = np.flatnonzero((labels < 0) | (labels >= len(class_names)))
     if len(bad): raise ValueError(f"{path}: label {labels[bad[0]]} of row {bad[0]} is outside the {len(class_names)} classes "

@@ -15,7 +15,6 @@ import os
 import shutil
 import stat
 import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -27,18 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-import numpy as np
-from astropy.io import fits
 from tqdm import tqdm
 
-from .core import output_lock, require, unknown_name_error
+from .core import require, unknown_name_error
+from .formats import output_lock
 
 # %% auto #0
 __all__ = ['CHALLENGE_BANDS', 'CHALLENGE_COLUMNS', 'DEEPLENSE_CLASSES', 'REGISTRY_NAME', 'READ_BLOCK_BYTES', 'NESTED_ARCHIVES',
-           'MAX_NESTING', 'PORTAL', 'DRIVE', 'DRIVE_IDS', 'DATASETS', 'LAYOUTS', 'challenge_file',
-           'mock_challenge_tree', 'mock_deeplense_tree', 'pack', 'mock_challenge_archive', 'mock_deeplense_archive',
-           'sha256sum', 'read_registry', 'fetch', 'archive_format', 'check_archive', 'extract', 'Remote',
-           'find_data_folder', 'download', 'add_cli']
+           'MAX_NESTING', 'PORTAL', 'DRIVE', 'DRIVE_IDS', 'DATASETS', 'LAYOUTS', 'challenge_file', 'sha256sum',
+           'read_registry', 'fetch', 'archive_format', 'check_archive', 'extract', 'Remote', 'find_data_folder',
+           'download', 'add_cli']
 
 # %% ../nbs/03_download.ipynb #e3ed7105
 CHALLENGE_BANDS = {False: ("R", "I", "G", "U"), True: ("VIS",)} # Band1..Band4 of the ground set; Band1 of the space set
@@ -53,122 +50,10 @@ def challenge_file(root: Path, # the folder holding `Public/`
     survey, name = ("EUC", CHALLENGE_BANDS[True][band - 1]) if space else ("SDSS", CHALLENGE_BANDS[False][band - 1])
     return Path(root)/"Public"/f"Band{band}"/f"image{survey}_{name}-{object_id}.fits"
 
-def _mock_image(rng: np.random.Generator, is_lens: bool, masked: bool, pixel_scale: float) -> np.ndarray:
-    "A 101 x 101 float32 image: noise, a galaxy, an arc for lenses, an optional masked stripe."
-    y, x = np.mgrid[-50:51, -50:51] * pixel_scale
-    q, phi = rng.uniform(0.6, 1.0), rng.uniform(0, np.pi)
-    xr, yr = x * np.cos(phi) + y * np.sin(phi), -x * np.sin(phi) + y * np.cos(phi)
-    image = 3e-10 * np.exp(-0.5 * (q * xr**2 + yr**2 / q) / 0.5**2) + rng.normal(0, 1e-11, x.shape)
-    if is_lens:
-        r, angle = np.hypot(x, y), np.arctan2(y, x) - rng.uniform(-np.pi, np.pi)
-        image += 1e-10 * np.exp(-0.5 * ((r - 1.5) / 0.15)**2) * np.exp(-0.5 * (np.angle(np.exp(1j * angle)) / 0.8)**2)
-    if masked: image[:, 80:86] = 100.0
-    return image.astype(np.float32)
-
-def mock_challenge_tree(root: str | Path, # folder to write into
-                        n_objects: int = 8, # number of objects (the real training sets: 20,000)
-                        space: bool = False, # the space-based layout (one VIS band) instead of the ground-based one
-                        seed: int = 0, # seed of the pixels and the catalogue
-                       ) -> Path:
-    "Write a miniature unpacked challenge training set; returns the folder holding `classifications.csv` and `Public/`."
-    if n_objects < 1: raise ValueError(f"n_objects must be positive, got {n_objects}")
-    rng = np.random.default_rng(seed)
-    out = Path(root)/("SpaceBasedTraining" if space else "GroundBasedTraining")
-    ids, is_lens = 100000 + np.arange(n_objects), rng.permutation(np.arange(n_objects) % 2)
-    rows = [",".join(CHALLENGE_COLUMNS)]
-    for i, (object_id, lens) in enumerate(zip(ids, is_lens)):
-        area = rng.uniform(1, 6) * lens
-        rows.append(f"{object_id},{lens},{area:.4f},{int(rng.integers(20, 400)) * lens},{rng.uniform(5, 60) * lens:.4f}")
-        for band, name in enumerate(CHALLENGE_BANDS[space], start=1):
-            path = challenge_file(out, object_id, band, space)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            header = fits.Header([("OBJECT", str(object_id), "challenge object ID"), ("FILTER", name, "band"),
-                                  ("PIXSCALE", 0.1 if space else 0.2, "arcsec / pixel")])
-            image = _mock_image(rng, bool(lens), masked=not space and i % 4 == 3, pixel_scale=0.1 if space else 0.2)
-            fits.PrimaryHDU(image, header=header).writeto(path, overwrite=True)
-    (out/"classifications.csv").write_text("\n".join(rows) + "\n")
-    return out
 
 # %% ../nbs/03_download.ipynb #02fe729b
 DEEPLENSE_CLASSES = ("no_sub", "cdm", "axion")
 
-def mock_deeplense_tree(root: str | Path, # folder to write into
-                        n_per_class: int = 4, # images per class
-                        size: int = 64, # image side [px] (Model I: 150, Models II and III: 64)
-                        seed: int = 0, # seed of the pixels and masses
-                        name: str = "Model_II", # name of the folder holding the class folders
-                       ) -> Path:
-    "Write a miniature DeepLense `.npy` set; returns the folder holding the class folders."
-    if n_per_class < 1 or size < 8: raise ValueError(f"need n_per_class >= 1 and size >= 8, got {n_per_class}, {size}")
-    rng = np.random.default_rng(seed)
-    out = Path(root)/name
-    y, x = np.mgrid[:size, :size] / size - 0.5
-    for c, cls in enumerate(DEEPLENSE_CLASSES):
-        (out/cls).mkdir(parents=True, exist_ok=True)
-        for i in range(n_per_class):
-            ring = np.exp(-0.5 * ((np.hypot(x, y) - rng.uniform(0.15, 0.3)) / 0.03)**2)
-            image = ring * (1 + 0.1 * c * np.cos(8 * np.arctan2(y, x))) + rng.normal(0, 0.02, ring.shape)
-            image = (image - image.min()) / (image.max() - image.min())
-            if cls == "axion":
-                item = np.empty(2, dtype=object)
-                item[0], item[1] = image, 10 ** rng.uniform(-24, -22)
-                np.save(out/cls/f"sim_{i:05d}.npy", item, allow_pickle=True)
-            else: np.save(out/cls/f"sim_{i:05d}.npy", image)
-    return out
-
-# %% ../nbs/03_download.ipynb #f2958a33
-def pack(archive: str | Path, # the archive to write
-         files: dict, # name inside the archive -> file on disk
-         fmt: str = "tar", # "tar" (gzip-compressed) or "zip"
-        ) -> Path:
-    "Write `files` into a tar.gz or zip archive."
-    archive = Path(archive)
-    if fmt == "zip":
-        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
-            for name, path in files.items(): zf.write(path, name)
-    elif fmt == "tar":
-        with tarfile.open(archive, "w:gz") as tf:
-            for name, path in files.items(): tf.add(path, name, recursive=False)
-    else: raise ValueError(f"unknown archive format {fmt!r}; use 'tar' or 'zip'")
-    return archive
-
-def _members(folder: Path, prefix: str = "") -> dict:
-    "Every file under `folder`, named by its path relative to `folder` (under `prefix`)."
-    return {str(PurePosixPath(prefix, p.relative_to(folder).as_posix())): p for p in sorted(folder.rglob("*")) if p.is_file()}
-
-def mock_challenge_archive(root: str | Path, # folder to write the archive into
-                           n_objects: int = 8, # number of objects
-                           space: bool = False, # the space-based set
-                           seed: int = 0, # seed of the pixels and the catalogue
-                          ) -> Path:
-    "Write a miniature `GroundBasedTraining.tar.gz` (or `SpaceBasedTraining.tar.gz`) in the real nested layout."
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=root) as staging:
-        tree = mock_challenge_tree(Path(staging)/"tree", n_objects, space, seed)
-        top = Path(staging)/tree.name
-        top.mkdir()
-        shutil.copy(tree/"classifications.csv", top)
-        ids = 100000 + np.arange(n_objects)
-        for k, part in enumerate(np.array_split(ids, 2)):
-            files = {f"Public/Band{b}/{challenge_file(tree, i, b, space).name}": challenge_file(tree, i, b, space)
-                     for i in part for b in range(1, len(CHALLENGE_BANDS[space]) + 1)}
-            pack(top/f"Data.{k}.tar.gz", files)
-        return pack(root/f"{tree.name}.tar.gz", _members(top, tree.name))
-
-def mock_deeplense_archive(root: str | Path, # folder to write the archive into
-                           n_per_class: int = 4, # images per class
-                           size: int = 64, # image side [px]
-                           seed: int = 0, # seed of the pixels and masses
-                           name: str = "Model_II", # top folder inside the archive
-                           fmt: str = "zip", # "zip" or "tar"
-                          ) -> Path:
-    "Write a miniature DeepLense archive (`name/{no_sub,cdm,axion}/*.npy`) as `root/name.zip` or `.tar.gz`."
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=root) as staging:
-        tree = mock_deeplense_tree(staging, n_per_class, size, seed, name)
-        return pack(root/(name + (".zip" if fmt == "zip" else ".tar.gz")), _members(tree, name), fmt)
 
 # %% ../nbs/03_download.ipynb #995b1548
 REGISTRY_NAME = "deeplense-downloads.json" # the record of finished downloads, in the folder that holds them

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 from torch import Tensor, nn
 
-from .core import H5Info, read_info
+from .formats import H5Info, read_info
 from .datasets import LensDataset
 from .metrics import (check_probs, accuracy, average_precision, binned_metrics, classification_metrics,
                                confident_mistakes, confusion_matrix, expected_calibration_error, one_vs_rest_auc,

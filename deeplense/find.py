@@ -29,7 +29,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .cli import add_dataclass_arguments, dataclass_from_args, option
-from .core import get_device, read_info
+from .core import get_device
+from .formats import read_info
 
 # %% auto #0
 __all__ = ['FLAGS', 'FITS_SUFFIXES', 'SurveyField', 'read_field', 'DetectionConfig', 'detect', 'galaxy_like', 'match',

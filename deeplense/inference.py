@@ -21,10 +21,11 @@ from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
 from . import __version__
-from .core import get_device, read_info, unknown_name_error
+from .core import get_device, unknown_name_error
+from .formats import read_checkpoint, read_info
 from .models import build_model
 from .preprocess import make_preprocess
-from .train import TrainConfig, fit, read_checkpoint
+from .train import TrainConfig, fit
 
 # %% auto #0
 __all__ = ['POSTERIOR_FORMAT', 'POSTERIOR_VERSION', 'MAKE_POSTERIOR', 'posterior_ranks', 'expected_coverage',

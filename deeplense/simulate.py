@@ -29,7 +29,8 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .core import H5Writer, check_file, get_device, make_generator, output_lock, read_info
+from .core import check_file, get_device, make_generator
+from .formats import H5Writer, output_lock, read_info
 from .lensing import (add_noise, background_rms, convolve, einstein_radius, gaussian_psf_kernel, gaussian_ring,
                                line_mass_deflection, magnitude_to_amplitude, point_mass_deflection, point_sources, render_image,
                                sersic_ellipse, sersic_total_flux, shear_deflection, sie_deflection, spiral_arms)

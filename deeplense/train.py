@@ -6,15 +6,12 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import itertools
 import json
 import math
 import os
-import pickle
 import random
-import re
 import shlex
 import time
 import warnings
@@ -32,15 +29,16 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .cli import add_dataclass_arguments, dataclass_from_args, json_argument, json_object
-from .core import DEFAULT_FRACTIONS, check_file, get_device, make_generator, read_info, unknown_name_error
+from .core import DEFAULT_FRACTIONS, get_device, make_generator, unknown_name_error
+from .formats import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, brief_error, read_checkpoint, read_history, read_info,
+                               save_atomic, write_csv)
 from .datasets import ChunkBatchSampler, LensDataset, split_indices
 from .metrics import one_vs_rest_auc, roc_auc
 
 # %% auto #0
 __all__ = ['TASKS', 'OPTIMIZERS', 'SCHEDULES', 'RESUME_FREE', 'DEFAULT_MODEL', 'DEFAULT_PREPROCESS', 'DEFAULT_AUGMENT',
-           'NO_PREPROCESS', 'CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'MAKE_CHECKPOINT', 'TrainConfig',
-           'with_defaults', 'init_distributed', 'write_csv', 'read_history', 'read_checkpoint', 'init_weights',
-           'plot_history', 'fit', 'load_checkpoint', 'predict', 'fit_h5', 'add_cli', 'run_summary', 'search']
+           'NO_PREPROCESS', 'TrainConfig', 'with_defaults', 'init_distributed', 'init_weights', 'plot_history', 'fit',
+           'load_checkpoint', 'predict', 'fit_h5', 'add_cli', 'run_summary', 'search']
 
 # %% ../nbs/07_train.ipynb #5f9c5e73
 TASKS = ("auto", "binary", "multiclass", "regression")
@@ -211,28 +209,6 @@ def _gather_cat(t: Tensor, world: int) -> Tensor:
     return t if world == 1 else torch.cat([p.to(t.device) for p in _gather(t.cpu(), world)])
 
 # %% ../nbs/07_train.ipynb #810592e4
-def _save_atomic(obj, path: Path):
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-def write_csv(rows: list, # dicts with the same keys
-              path: str | Path, # the CSV file, replaced atomically
-             ):
-    "Write `rows` as a CSV table with a header."
-    path, tmp = Path(path), Path(str(path) + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else [])
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, path)
-
-def read_history(path: str | Path, # a history.csv written by `fit`
-                ) -> dict:
-    "The history of a run from its CSV table: column -> list of per-epoch values."
-    with open(path, newline="") as f: rows = list(csv.DictReader(f))
-    return {k: [int(r[k]) if k == "epoch" else float(r[k]) for r in rows] for k in (rows[0] if rows else [])}
-
 def _monitor(c: TrainConfig, has_val: bool) -> tuple[str, float]:
     "The monitored history column and +1 to maximise it or -1 to minimise it."
     name = c.monitor if c.monitor != "auto" else ("val_" if has_val else "train_") + ("loss" if c.task == "regression" else "auc")
@@ -281,59 +257,6 @@ def _transforms(preprocess: dict | None, augment: dict | None = None) -> tuple[C
     from deeplense.preprocess import make_augment, make_preprocess
     return (make_preprocess(preprocess) if preprocess is not None else (lambda x: x),
             make_augment(augment) if augment is not None else (lambda x, generator: x))
-
-# %% ../nbs/07_train.ipynb #7a31b16d
-CHECKPOINT_FORMAT = "deeplense-checkpoint" # the `format` of fit's checkpoints
-CHECKPOINT_VERSION = 1 # bump when checkpoints change incompatibly
-MAKE_CHECKPOINT = "train one with `deeplense train --data FILE.h5 --model resnet18 --out RUN` (it writes RUN/best.pt and RUN/last.pt)"
-
-def _file_start(path: Path) -> bytes:
-    with open(path, "rb") as f: return f.read(4)
-
-def _brief(e: Exception, n: int = 200) -> str:
-    "The type and first sentence (at most `n` characters) of an exception's message, on one line."
-    text = re.split(r"(?<=\.)\s", " ".join(str(e).split()) + " ")[0]
-    return f"{type(e).__name__}: " + (text if len(text) <= n else text[:n] + "...")
-
-def read_checkpoint(path: str | Path, # a .pt file written by DeepLense
-                    format: str = CHECKPOINT_FORMAT, # the `format` it must have
-                    version: int = CHECKPOINT_VERSION, # the format version this code reads
-                    what: str = "checkpoint", # what to call it in messages
-                    make: str = MAKE_CHECKPOINT, # how to make one
-                   ) -> dict:
-    "The plain data of a DeepLense `.pt` file, loaded with `weights_only=True`, after checking its format and version."
-    path = Path(path)
-    if path.is_dir() and (path / "best.pt").is_file(): raise IsADirectoryError(f"{path} is a run folder: pass its {what} {path / 'best.pt'}")
-    path = check_file(path, what, make, (".pt", ".pth"))
-    start = _file_start(path)
-    if not start.startswith((b"PK", b"\x80")): # torch.save writes zip files (pickles before torch 1.6)
-        raise ValueError(f"{path} is {'empty' if not start else 'not a PyTorch file'}, so not a DeepLense {what}; {make}")
-    try: ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        if "weights only" not in str(e).lower(): raise ValueError(f"{path} is damaged ({_brief(e)}); copy it again or {make}") from None
-        raise ValueError(f"{path} holds Python objects other than tensors and plain data (a whole pickled model?), which "
-                         f"DeepLense does not unpickle because unpickling can run any code; it is not a DeepLense {what}. "
-                         f"If you trust it, load it with torch.load(path, weights_only=False)") from None
-    except Exception as e: # the zip reader's or unpickler's errors on a file cut short
-        raise ValueError(f"{path} is truncated or damaged ({_brief(e)}); copy it again or {make}") from None
-    if not isinstance(ckpt, dict): raise ValueError(f"{path} holds a {type(ckpt).__name__}, not a DeepLense {what}")
-    if format == CHECKPOINT_FORMAT and "format" not in ckpt and {"model", "meta"} <= set(ckpt): # written before formats were recorded
-        ckpt = ckpt | dict(format=CHECKPOINT_FORMAT, version=1)
-    if ckpt.get("format") != format:
-        bare = ckpt and all(isinstance(v, Tensor) for v in ckpt.values())
-        kind = ("a bare state_dict (parameter name -> tensor) that does not say which model it belongs to: build the "
-                "network yourself and call model.load_state_dict(torch.load(path))" if bare else
-                f"a {ckpt['format']!r} file" if isinstance(ckpt.get("format"), str) else f"a dict with the keys {', '.join(map(str, list(ckpt)[:6]))}")
-        raise ValueError(f"{path} is not a DeepLense {what}: it is {kind}")
-    found, wrote, ours = ckpt.get("version"), ckpt.get("deeplense_version") or "an unknown version", __version__
-    if found != version:
-        newer = isinstance(found, int) and found > version
-        todo = (f"upgrade with `pip install -U deeplense`" if newer else
-                f"retrain it with this version, or install the version that wrote it (pip install deeplense=={wrote})")
-        raise ValueError(f"{path} is a {what} of format version {found} (written by deeplense {wrote}); this deeplense "
-                         f"{ours} reads version {version}: {todo}")
-    return ckpt
-
 
 # %% ../nbs/07_train.ipynb #27013830
 _INIT_AND_RESUME = ("init (--init) starts a new run from another run's weights and resume (--resume) continues out/last.pt: "
@@ -500,8 +423,8 @@ def _best_checkpoint(ckpt: dict) -> dict:
 def _save_epoch(out: Path, ckpt: dict, improved: bool):
     "Write an epoch's files: best.pt (if it improved), then last.pt (the point a resume starts from), then history.csv."
     out.mkdir(parents=True, exist_ok=True)
-    if improved: _save_atomic(_best_checkpoint(ckpt), out / "best.pt")
-    _save_atomic(ckpt, out / "last.pt")
+    if improved: save_atomic(_best_checkpoint(ckpt), out / "best.pt")
+    save_atomic(ckpt, out / "last.pt")
     _write_history(out, ckpt["history"])
 
 def _write_history(out: Path, history: dict):
@@ -640,7 +563,7 @@ def load_checkpoint(path: str | Path, # a last.pt or best.pt
         wrote = meta["deeplense_version"]
         raise ValueError(f"{path} was written by deeplense {wrote or 'of an unknown version'} and does not rebuild in deeplense "
                          f"{__version__}: build_model({meta['model']!r}, {meta['in_channels']}, {meta['n_outputs']}, **{kwargs}) and its "
-                         f"weights fail ({_brief(e)}); install the deeplense that wrote it"
+                         f"weights fail ({brief_error(e)}); install the deeplense that wrote it"
                          f"{f' (pip install deeplense=={wrote})' if wrote else ''} or retrain") from None
     return model.to(get_device(device)).eval(), meta
 
