@@ -20,12 +20,12 @@ from astropy.table import Table
 from tqdm import tqdm
 
 from .core import DEFAULT_FRACTIONS, make_generator, unknown_name_error
-from .formats import H5Writer, read_info
+from .formats import H5Writer, read_info, write_csv
 from .download import CHALLENGE_BANDS, DEEPLENSE_CLASSES # the data sets' band order and class folders
 
 # %% auto #0
-__all__ = ['CHALLENGE_PREFIX', 'CHALLENGE_CLASSES', 'CHUNK_CACHE_BYTES', 'convert_challenge', 'convert_deeplense_npy',
-           'LensDataset', 'ChunkBatchSampler', 'split_indices', 'add_cli']
+__all__ = ['CHALLENGE_PREFIX', 'CHALLENGE_CLASSES', 'SKIPPED_KEPT', 'CHUNK_CACHE_BYTES', 'skipped_list', 'convert_challenge',
+           'convert_deeplense_npy', 'LensDataset', 'ChunkBatchSampler', 'split_indices', 'add_cli']
 
 # %% ../nbs/04_datasets.ipynb #1d532b49
 def _write_missing(writer: H5Writer, # an open writer
@@ -138,9 +138,16 @@ def _read_catalogue(path: Path) -> tuple[np.ndarray, np.ndarray, dict, dict]:
     return ids.astype(np.int64), is_lens.astype(np.int64), params, categories
 
 # %% ../nbs/04_datasets.ipynb #5e912902
+SKIPPED_KEPT = 20 # skipped objects listed in a converted file's configuration; the rest only in its skipped list
+
+def skipped_list(out: str | Path) -> Path:
+    "The CSV (ID, error) of every object a conversion to `out` left out: NAME.skipped.csv beside it."
+    out = Path(out)
+    return out.with_name(out.stem + ".skipped.csv")
+
 def convert_challenge(src_dir: str | Path, # a directory holding one challenge training set (extracted archives), at any depth
                       out: str | Path, # the HDF5 file to write
-                      skip_bad: bool = False, # leave out objects with a missing or unreadable file (listed in config["skipped"])
+                      skip_bad: bool = False, # leave out objects with a missing or unreadable file (listed in skipped_list(out))
                       overwrite: bool = False, # replace an existing `out`
                       batch_size: int = 256, # objects read and written at a time (bounds memory)
                       progress: bool = True, # show progress bars
@@ -166,7 +173,9 @@ def convert_challenge(src_dir: str | Path, # a directory holding one challenge t
     if not keep: raise ValueError(f"no readable object under {src_dir}; the first problem: {skipped[0]['error']}")
     keep = np.asarray(keep)
     config = dict(source="Strong Lens Finding Challenge 1.0", kind="space" if space else "ground", bands=list(bands), src_dir=str(src_dir.resolve()),
-                  catalogue=str(catalogue.relative_to(src_dir)), categories=categories, skipped=skipped)
+                  catalogue=str(catalogue.relative_to(src_dir)), categories=categories, n_skipped=len(skipped),
+                  skipped=skipped[:SKIPPED_KEPT]) # the first few; all of them in skipped_list(out)
+    if skipped: write_csv(skipped, skipped_list(out))
     def read_rows(rows):
         images = np.stack([[_read_fits(p) for p in paths[r]] for r in rows])
         return images, labels[keep[rows]], {k: v[keep[rows]] for k, v in params.items()}
@@ -385,7 +394,9 @@ def _report(path: Path) -> int:
     counts = np.bincount(LensDataset(path).labels, minlength=len(info.class_names))
     print(f"wrote {path}: {info.n} images of shape {info.image_shape}, "
           + ", ".join(f"{c} {k}" for c, k in zip(info.class_names, counts)))
-    for s in info.config.get("skipped", []): print(f"skipped ID {s['ID']}: {s['error']}", file=sys.stderr)
+    first, n = info.config.get("skipped", []), info.config.get("n_skipped", 0)
+    if n: print(f"skipped {n} objects (IDs {', '.join(str(s['ID']) for s in first[:5])}{', ...' if n > 5 else ''}; the first: "
+                f"{first[0]['error']}); all of them in {skipped_list(path)}", file=sys.stderr)
     return 0
 
 def add_cli(subparsers):
