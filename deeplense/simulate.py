@@ -735,6 +735,10 @@ def simulate_to_h5(config: SimulationConfig,
     if workers > 1 and world_size > 1: raise ValueError("use either workers > 1 or torchrun ranks, not both")
     if compression not in (None, "lzf", "gzip"): raise ValueError(f"compression must be None, 'lzf' or 'gzip', got {compression!r}")
     if path.exists() and not overwrite: raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+    need, free = n * 4 * math.prod(config.image_shape), shutil.disk_usage(path.parent if path.parent.exists() else Path.cwd()).free
+    if need * (0.5 if compression else 1) > free: # float32 pixels; a filter saves 7-14% of them, never half
+        raise ValueError(f"{n:,} images of {'x'.join(map(str, config.image_shape))} pixels need about {need / 1e9:,.1f} GB, and "
+                         f"{path.parent} has {free / 1e9:,.1f} GB free: ask for fewer (--n) or write elsewhere")
     seed, device = check_seed(seed), get_device(device)
     cannot = _cannot_compile(device)
     if compile and cannot: raise ImportError(f"{cannot}; or simulate without it: compile=False (--no-compile)")
