@@ -25,7 +25,7 @@ from deeplense.formats import read_info
 from deeplense.datasets import LensDataset
 from deeplense.models import build_model
 from deeplense.simulate import simulate_to_h5
-from deeplense.train import TrainConfig, fit
+from deeplense.train import TrainConfig, fit, resolve_task
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" # the committed tables
@@ -99,9 +99,7 @@ def planned_epochs(model: str, kwargs: dict, path: Path,
     one-cycle schedule two thirds of the way through, before its learning rate had come down."""
     from benchmarks.train import images_per_second
     info = read_info(path)
-    # fit_h5's rule for task "auto" (to be replaced by train's own function when it has one)
-    task = config.task if config.task != "auto" else "regression" if targets else "binary" if len(info.class_names) == 2 else "multiclass"
-    n_out = {"binary": 1, "multiclass": len(info.class_names), "regression": len(targets or [])}[task]
+    task, n_out = resolve_task(config.task, info.class_names, targets)
     net = build_model(model, info.image_shape[0], n_out, **kwargs).to(device)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(s.batch_size, *info.image_shape, generator=gen).to(device)

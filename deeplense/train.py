@@ -15,7 +15,7 @@ import random
 import shlex
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Callable
 
@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
 from . import __version__
-from .cli import add_dataclass_arguments, dataclass_from_args, json_argument, json_object
+from .cli import add_dataclass_arguments, option, dataclass_from_args, json_argument, json_object
 from .core import DEFAULT_FRACTIONS, get_device, make_generator, unknown_name_error
 from .formats import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, brief_error, read_checkpoint, read_history, read_info,
                                save_atomic, write_csv)
@@ -38,7 +38,7 @@ from .metrics import one_vs_rest_auc, roc_auc
 # %% auto #0
 __all__ = ['TASKS', 'OPTIMIZERS', 'SCHEDULES', 'RESUME_FREE', 'DEFAULT_MODEL', 'DEFAULT_PREPROCESS', 'DEFAULT_AUGMENT',
            'NO_PREPROCESS', 'TrainConfig', 'with_defaults', 'init_distributed', 'init_weights', 'plot_history', 'fit',
-           'load_checkpoint', 'predict', 'fit_h5', 'add_cli', 'run_summary', 'search']
+           'load_checkpoint', 'predict', 'resolve_task', 'fit_h5', 'add_cli', 'run_summary', 'search']
 
 # %% ../nbs/07_train.ipynb #5f9c5e73
 TASKS = ("auto", "binary", "multiclass", "regression")
@@ -46,47 +46,44 @@ OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("onecycle", "cosine", "step", "constant")
 RESUME_FREE = ("workers", "progress", "device") # fields that may change when a run is resumed
 
-def _option(default, help: str, choices: tuple | None = None):
-    return field(default=default, metadata=dict(help=help, choices=choices))
-
 @dataclass
 class TrainConfig:
     "Every choice of a training run; JSON-serialisable with `asdict`, stored in each checkpoint."
-    task: str = _option("auto", "binary, multiclass or regression; auto: regression if targets are given, else binary "
+    task: str = option("auto", "binary, multiclass or regression; auto: regression if targets are given, else binary "
                                 "for two classes and multiclass otherwise (fit needs an explicit task)", TASKS)
-    epochs: int = _option(10, "passes over the training set")
-    batch_size: int = _option(64, "images per step (per process under torchrun)")
-    optimizer: str = _option("adamw", "adamw or sgd (Nesterov momentum)", OPTIMIZERS)
-    lr: float = _option(1e-3, "peak learning rate")
-    weight_decay: float = _option(1e-4, "weight decay (decoupled for AdamW)")
-    momentum: float = _option(0.9, "SGD momentum")
-    schedule: str = _option("onecycle", "learning-rate schedule, stepped every batch", SCHEDULES)
-    warmup: float = _option(0.25, "onecycle: fraction of the steps spent warming up")
-    step_epochs: int = _option(10, "step: epochs between decays")
-    gamma: float = _option(0.1, "step: decay factor")
-    label_smoothing: float = _option(0.0, "label smoothing epsilon (classification)")
-    grad_clip: float = _option(0.0, "clip the gradient norm to this value; 0: no clipping")
-    patience: int = _option(0, "stop after this many epochs without improvement of the monitored metric; 0: never")
-    monitor: str = _option("auto", "history column that selects best.pt and early stopping (auto: val_auc, or val_loss "
+    epochs: int = option(10, "passes over the training set")
+    batch_size: int = option(64, "images per step (per process under torchrun)")
+    optimizer: str = option("adamw", "adamw or sgd (Nesterov momentum)", OPTIMIZERS)
+    lr: float = option(1e-3, "peak learning rate")
+    weight_decay: float = option(1e-4, "weight decay (decoupled for AdamW)")
+    momentum: float = option(0.9, "SGD momentum")
+    schedule: str = option("onecycle", "learning-rate schedule, stepped every batch", SCHEDULES)
+    warmup: float = option(0.25, "onecycle: fraction of the steps spent warming up")
+    step_epochs: int = option(10, "step: epochs between decays")
+    gamma: float = option(0.1, "step: decay factor")
+    label_smoothing: float = option(0.0, "label smoothing epsilon (classification)")
+    grad_clip: float = option(0.0, "clip the gradient norm to this value; 0: no clipping")
+    patience: int = option(0, "stop after this many epochs without improvement of the monitored metric; 0: never")
+    monitor: str = option("auto", "history column that selects best.pt and early stopping (auto: val_auc, or val_loss "
                                    "for regression)")
-    amp: bool = _option(True, "mixed precision (float16 autocast and gradient scaling), used only on CUDA")
-    preprocess: dict | None = _option(None, "preprocessing spec (JSON) for deeplense.preprocess.make_preprocess, "
+    amp: bool = option(True, "mixed precision (float16 autocast and gradient scaling), used only on CUDA")
+    preprocess: dict | None = option(None, "preprocessing spec (JSON) for deeplense.preprocess.make_preprocess, "
                                             "applied to every batch and by predict; default: '{\"name\": \"standardize\"}' "
                                             "to classify, none for a regression; none: '{\"name\": \"none\", \"mask_value\": null}'")
-    augment: dict | None = _option(None, "augmentation spec (JSON) for deeplense.preprocess.make_augment, applied to "
+    augment: dict | None = option(None, "augmentation spec (JSON) for deeplense.preprocess.make_augment, applied to "
                                          "training batches; default: '{\"dihedral\": true}' to classify, none for a "
                                          "regression; none: '{}'")
-    init: str | None = _option(None, "checkpoint (e.g. RUN/best.pt) whose weights start this run, with a new optimizer and "
+    init: str | None = option(None, "checkpoint (e.g. RUN/best.pt) whose weights start this run, with a new optimizer and "
                                      "schedule; the output layer is replaced when the outputs differ, and the preprocessing "
                                      "is the checkpoint's unless preprocess is given")
-    init_sha256: str | None = _option(None, "SHA-256 the init checkpoint must have; filled in by the run, so that its stored "
+    init_sha256: str | None = option(None, "SHA-256 the init checkpoint must have; filled in by the run, so that its stored "
                                             "config reruns from the same weights")
-    freeze_backbone: bool = _option(False, "train the output layer alone (needs init); the rest keeps the checkpoint's "
+    freeze_backbone: bool = option(False, "train the output layer alone (needs init); the rest keeps the checkpoint's "
                                            "weights and batch-norm statistics")
-    seed: int = _option(0, "seed of the split, the initial weights, the shuffling and the augmentation")
-    workers: int = _option(0, "data-loading worker processes")
-    device: str | None = _option(None, "cpu, cuda, cuda:1, mps, ...; default: CUDA, then MPS, then CPU")
-    progress: bool = _option(True, "show progress bars")
+    seed: int = option(0, "seed of the split, the initial weights, the shuffling and the augmentation")
+    workers: int = option(0, "data-loading worker processes")
+    device: str | None = option(None, "cpu, cuda, cuda:1, mps, ...; default: CUDA, then MPS, then CPU")
+    progress: bool = option(True, "show progress bars")
 
     def __post_init__(self):
         for f in fields(self):
@@ -587,6 +584,14 @@ def predict(model: nn.Module | str | Path, # a model, or the path of a checkpoin
     return _predictions(meta["task"], outputs, mean, std)
 
 # %% ../nbs/07_train.ipynb #7cbba6d8
+def resolve_task(task: str, # TrainConfig.task; "auto": regression if there are targets, else binary for 2 classes, else multiclass
+                 class_names: list, # the data's classes
+                 targets: list | None = None, # parameters to regress
+                ) -> tuple[str, int]: # the task and the number of network outputs
+    "The task a run on these classes and targets trains, and how many outputs its network needs."
+    task = task if task != "auto" else "regression" if targets else "binary" if len(class_names) == 2 else "multiclass"
+    return task, {"binary": 1, "multiclass": len(class_names), "regression": len(targets or [])}[task]
+
 def _network(model: str | None, model_kwargs: dict | None, c: TrainConfig, last: Path | None) -> tuple[str, dict]:
     "The network to build and its arguments: as given, else those of c.init (or of `last`, a run to resume), else DEFAULT_MODEL."
     source = Path(c.init) if c.init is not None else last if last is not None and last.exists() else None
@@ -638,7 +643,7 @@ def fit_h5(data: str | Path, # a DeepLense HDF5 file
     model, model_kwargs = _network(model, model_kwargs, c, Path(out) / "last.pt" if resume else None)
     unknown = sorted(set(targets) - set(info.param_names))
     if unknown: raise unknown_name_error("parameter", unknown, info.param_names, where=data)
-    task = c.task if c.task != "auto" else "regression" if targets else "binary" if len(info.class_names) == 2 else "multiclass"
+    task, n_outputs = resolve_task(c.task, info.class_names, targets)
     if (task == "regression") != bool(targets): raise ValueError(f"task {task} needs targets (--target) exactly when it is a regression")
     if task == "binary" and len(info.class_names) != 2: raise ValueError(f"task binary needs 2 classes, {data} has {info.class_names}")
     c = replace(c, task=task)
@@ -649,7 +654,6 @@ def fit_h5(data: str | Path, # a DeepLense HDF5 file
     if len(rows) < 3: raise ValueError(f"{data} has only {len(rows)} rows with finite {targets}")
     split = {k: rows[np.asarray(v)] for k, v in split_indices(labels[rows], fractions, seed=c.seed).items()}
     if task != "regression": _check_classes(data, labels[split["train"]], info.class_names)
-    n_outputs = {"binary": 1, "multiclass": len(info.class_names), "regression": len(targets)}[task]
     meta = dict(model=model, model_kwargs=model_kwargs, in_channels=info.image_shape[0], image_shape=list(info.image_shape),
                 n_outputs=n_outputs,
                 class_names=info.class_names, targets=targets, data=str(data), split=dict(fractions=list(fractions), seed=c.seed),
