@@ -125,6 +125,14 @@ def population_check(posterior, s: Scale, config_at, values: torch.Tensor, seed:
     return dict(sizes=out, n_values=len(values), n_per_value=s.n_per_value, cpu_min=(time.process_time() - t0) / 60)
 
 
+def plot_population_coverage(ax, result: dict, s: Scale, name: str):
+    "Coverage of the population intervals of the parameter `name` shared by N lenses, one curve per N."
+    pop = result["population"]["sizes"]
+    plot_coverage(LEVELS, torch.tensor([pop[str(n)]["curve"][0] for n in s.population_sizes]).T,
+                  [f"N = {n} lenses" for n in s.population_sizes], ax, n=s.n_populations)
+    ax.set_title(f"{name} shared by N lenses: {s.n_populations} populations", fontsize=9)
+
+
 def part_npe(s: Scale, out: Path, scale: str) -> dict:
     names, low, high = ["log10_axion_mass", "source_x", "source_y"], [-24.0, -0.35, -0.35], [-22.0, 0.35, 0.35]
     config = axion_config(s, s.vortex_mass)
@@ -161,10 +169,7 @@ def part_npe(s: Scale, out: Path, scale: str) -> dict:
                            (axes[3], "test_recalibrated", "recalibrated levels")):
         plot_coverage(LEVELS, torch.tensor(result[key]["curve"]).T, names, ax, n=s.n_test)
         ax.set_title(f"{title}: {s.n_test} test lenses", fontsize=9)
-    pop = result["population"]["sizes"]
-    plot_coverage(LEVELS, torch.tensor([pop[str(n)]["curve"][0] for n in s.population_sizes]).T,
-                  [f"N = {n} lenses" for n in s.population_sizes], axes[2], n=s.n_populations)
-    axes[2].set_title(f"log10 m_a shared by N lenses: {s.n_populations} populations", fontsize=9)
+    plot_population_coverage(axes[2], result, s, "log10 m_a")
     fig.savefig(out / f"npe_{scale}.png", dpi=100)
     plt.close(fig)
     return result
@@ -190,10 +195,7 @@ def part_abundance(s: Scale, out: Path, scale: str) -> dict:
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.6), layout="constrained")
     plot_coverage(LEVELS, torch.tensor(result["test_raw"]["curve"]).T, names, axes[0], n=s.n_test)
     axes[0].set_title(f"NPE, {s.n_test} test lenses", fontsize=9)
-    pop = result["population"]["sizes"]
-    plot_coverage(LEVELS, torch.tensor([pop[str(n)]["curve"][0] for n in s.population_sizes]).T,
-                  [f"N = {n} lenses" for n in s.population_sizes], axes[1], n=s.n_populations)
-    axes[1].set_title(f"shmf_norm shared by N lenses: {s.n_populations} populations", fontsize=9)
+    plot_population_coverage(axes[1], result, s, "shmf_norm")
     fig.savefig(out / f"abundance_{scale}.png", dpi=100)
     plt.close(fig)
     return result
