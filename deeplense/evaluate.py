@@ -626,14 +626,10 @@ def add_cli(subparsers):
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
     p.set_defaults(run=_run_evaluate)
 
-def _warn_line(message, category, *args, **kwargs): print(f"deeplense evaluate: warning: {message}", file=sys.stderr)
-
 def _run_evaluate(args) -> int:
-    with warnings.catch_warnings():
-        warnings.showwarning = _warn_line # one line, as the command's errors
-        m = evaluate(args.model, args.data, args.out, indices="test" if args.test_split else None, params=args.params,
-                     batch_size=args.batch_size, device=args.device, n_bins=args.bins, angle_step=args.angle_step,
-                     overwrite=args.overwrite, progress=args.progress)
+    m = evaluate(args.model, args.data, args.out, indices="test" if args.test_split else None, params=args.params,
+                 batch_size=args.batch_size, device=args.device, n_bins=args.bins, angle_step=args.angle_step,
+                 overwrite=args.overwrite, progress=args.progress) # warnings: one line each, from cli.main
     number = lambda x: "undefined" if x is None else f"{x:.3f}" # NaN (one class only) is None in JSON
     headline = f"AUC {number(m['auc'])}" if "auc" in m else f"macro AUC {number(m['auc_macro'])}"
     print(f"scored {m['n']} images of {args.data}: {headline}, accuracy {number(m['accuracy'])}; wrote {Path(args.out) / 'metrics.json'} "
