@@ -28,7 +28,7 @@ from deeplense.core import hardware
 from deeplense.formats import read_info
 from deeplense.datasets import LensDataset
 from deeplense.metrics import roc_auc, tpr0, tpr10
-from deeplense.simconfig import preset
+from deeplense.simconfig import NON_LENS_KINDS, preset
 from deeplense.simulate import parse_override, simulate_to_h5
 from deeplense.train import TrainConfig, fit_h5, predict
 
@@ -49,16 +49,16 @@ def bootstrap(metric, labels: np.ndarray, scores: np.ndarray, n: int = 1000, see
 
 
 def scores_on(checkpoint: Path, path: Path) -> tuple:
-    "(labels 0/1 with 1 = lens, lens probabilities, lensed pixels or None) of every stamp of `path`."
+    "(labels 0/1 with 1 = lens, lens probabilities, lensed pixels or None, central object's kind or None) of every stamp of `path`."
     info = read_info(path)
     with h5py.File(path, "r") as f:
         labels = (f["labels"][:] == info.class_names.index("lens")).astype(int)
-        pixels = f["params"]["lensed_pixels"][:] if "lensed_pixels" in f["params"] else None
-    return labels, predict(checkpoint, LensDataset(path)).numpy(), pixels
+        pixels, kinds = (f["params"][k][:] if k in f["params"] else None for k in ("lensed_pixels", "kind"))
+    return labels, predict(checkpoint, LensDataset(path)).numpy(), pixels, kinds
 
 
-def metrics_row(labels: np.ndarray, probs: np.ndarray, pixels: np.ndarray | None) -> dict:
-    "AUC, TPR0 and TPR10 with intervals, and the AUC of each visibility bin of the lenses."
+def metrics_row(labels: np.ndarray, probs: np.ndarray, pixels: np.ndarray | None, kinds: np.ndarray | None = None) -> dict:
+    "AUC, TPR0 and TPR10 with intervals; the AUC of each visibility bin of the lenses and against each kind of non-lens."
     row = {}
     for name, metric in (("auc", roc_auc), ("tpr0", tpr0), ("tpr10", tpr10)):
         row[name], row[f"{name}_low"], row[f"{name}_high"] = bootstrap(metric, labels, probs)
@@ -66,6 +66,10 @@ def metrics_row(labels: np.ndarray, probs: np.ndarray, pixels: np.ndarray | None
         for low, high in zip(PIXEL_BINS[:-1], PIXEL_BINS[1:]):
             keep = (labels == 0) | ((pixels >= low) & (pixels < high))
             row[f"auc_pixels_{low:g}_{high:g}"] = roc_auc(labels[keep], probs[keep]) if (labels[keep] == 1).any() else np.nan
+    if kinds is not None: # every lens against the non-lenses of one kind: which contaminants pass for lenses
+        for i, kind in enumerate(NON_LENS_KINDS):
+            keep = (labels == 1) | (kinds == i)
+            row[f"auc_vs_{kind}"] = roc_auc(labels[keep], probs[keep]) if (labels[keep] == 0).any() else np.nan
     return row
 
 
@@ -125,13 +129,14 @@ def write_table(rows: list, stem: Path, command: str):
     env = hardware(torch.device("cpu"))
     lines = [f"# Lens finding: ResNet-18 width 11, {rows[0]['epochs']} epochs, CMU DeepLens preprocessing, dihedral augmentation\n",
              f"{datetime.now(timezone.utc):%Y-%m-%d}, {json.dumps(env)}; command: `{command}`\n",
-             "| preset | seed | test | stamps | AUC [95%] | TPR0 [95%] | TPR10 [95%] | AUC by lensed pixels (none, 1-42, 43-115, 116-241, 242+) | train [s] |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| preset | seed | test | stamps | AUC [95%] | TPR0 [95%] | TPR10 [95%] | AUC by lensed pixels (none, 1-42, 43-115, 116-241, 242+) | "
+             f"AUC against each kind of non-lens ({', '.join(NON_LENS_KINDS)}) | train [s] |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        bins = ", ".join(f"{v:.3f}" for k, v in r.items() if k.startswith("auc_pixels_")) or "-"
+        bins, by_kind = (", ".join(f"{v:.3f}" for k, v in r.items() if k.startswith(prefix)) or "-" for prefix in ("auc_pixels_", "auc_vs_"))
         lines.append(f"| {r['preset']} | {r['seed']} | {r['test']} | {r['n_test']} | {r['auc']:.4f} [{r['auc_low']:.4f}, {r['auc_high']:.4f}] | "
                      f"{r['tpr0']:.3f} [{r['tpr0_low']:.3f}, {r['tpr0_high']:.3f}] | {r['tpr10']:.3f} [{r['tpr10_low']:.3f}, {r['tpr10_high']:.3f}] | "
-                     f"{bins} | {r['train_seconds']} |")
+                     f"{bins} | {by_kind} | {r['train_seconds']} |")
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 
