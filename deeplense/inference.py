@@ -29,10 +29,10 @@ from .train import TrainConfig, fit
 
 # %% auto #0
 __all__ = ['POSTERIOR_FORMAT', 'POSTERIOR_VERSION', 'MAKE_POSTERIOR', 'posterior_ranks', 'expected_coverage',
-           'binomial_standard_error', 'bootstrap_interval', 'grid_posterior', 'grid_interval', 'grid_rank',
-           'combine_log_posteriors', 'kde_log_density', 'synthetic_log_likelihood', 'population_log_posterior',
-           'binned_simulations', 'class_log_likelihoods', 'fraction_log_likelihood', 'log_bayes_factor',
-           'fit_temperature', 'calibrated_probabilities', 'embed', 'FrozenEmbedding', 'LensPosterior', 'load_posterior',
+           'binomial_standard_error', 'grid_posterior', 'grid_interval', 'grid_rank', 'combine_log_posteriors',
+           'kde_log_density', 'synthetic_log_likelihood', 'population_log_posterior', 'binned_simulations',
+           'class_log_likelihoods', 'fraction_log_likelihood', 'log_bayes_factor', 'fit_temperature',
+           'calibrated_probabilities', 'embed', 'FrozenEmbedding', 'LensPosterior', 'load_posterior',
            'posterior_from_regressor', 'train_posterior', 'plot_coverage', 'widen_samples', 'widened_ranks',
            'fit_widening', 'fit_levels', 'population_ranks', 'bayes_factor_reliability', 'plot_bayes_factors',
            'summarize', 'infer', 'add_cli', 'infer_population']
@@ -58,22 +58,6 @@ def binomial_standard_error(p: float | Tensor, # a fraction (coverage, accuracy)
     "The standard error of a fraction measured on n independent trials: sqrt(p (1 - p) / n)."
     if n < 1: raise ValueError(f"n must be a positive number of trials, got {n}")
     return (p * (1 - p) / n) ** 0.5
-
-def bootstrap_interval(statistic, # f(*arrays) -> float or tensor, e.g. the MAE, a coverage, an AUC
-                       *arrays: Tensor, # (N, ...) each, resampled together by rows
-                       n_boot: int = 1000, # resamples
-                       level: float = 0.95, # credibility of the percentile interval
-                       seed: int = 0,
-                      ) -> tuple[Tensor, Tensor]: # lower and upper bounds, shaped as the statistic
-    "The percentile bootstrap interval of a statistic of N independent rows (the rows drawn with replacement)."
-    n = len(arrays[0])
-    if any(len(a) != n for a in arrays): raise ValueError(f"the arrays have {[len(a) for a in arrays]} rows: they must have as many")
-    g = torch.Generator().manual_seed(seed)
-    rows = torch.randint(n, (n_boot, n), generator=g)
-    values = torch.stack([torch.as_tensor(statistic(*(a[i] for a in arrays)), dtype=torch.float64) for i in rows])
-    q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
-    lo, hi = values.quantile(q, 0)
-    return lo, hi
 
 # %% ../nbs/10_inference.ipynb #a409f3d6
 def grid_posterior(log_density: Tensor, # (..., G) unnormalised log density on an evenly spaced grid
