@@ -177,6 +177,7 @@ def plot_precision_recall(labels, # (N,) class indices
     ax.legend(loc="lower left", fontsize="small")
     return ax.figure
 
+# %% ../nbs/08_evaluate.ipynb #9b4ad928
 def plot_confusion_matrix(labels, # (N,) class indices
                           probs, # (N, K) class probabilities
                           class_names=None, # K names for the axes
@@ -216,6 +217,7 @@ def plot_calibration(labels, # (N,) class indices
     ax.legend(loc="upper left", fontsize="small")
     return ax.figure
 
+# %% ../nbs/08_evaluate.ipynb #e7d498e3
 def _x_axis(ax: Axes, center: np.ndarray, edges: np.ndarray, discrete: bool):
     "A log axis for wide positive ranges, ticks at the values of a discrete parameter, else at most 5 ticks."
     if discrete: ax.set_xticks(center[np.isfinite(center)])
@@ -374,6 +376,7 @@ def jsonable(x): # a dict, list, tensor, array or number, e.g. metrics
     if isinstance(x, (float, np.floating)): return None if math.isnan(x) else float(x)
     return x
 
+# %% ../nbs/08_evaluate.ipynb #f1421b16
 def _shape_text(shape) -> str:
     c, h, w = shape
     return f"{c}-band {h}x{w}-pixel"
@@ -398,6 +401,7 @@ def check_inputs(meta: dict | None, # the model's meta (`load_checkpoint`); None
         raise ValueError(f"{info.path} holds images of {info.image_shape[0]} bands, but {source} takes {meta['in_channels']}")
     return class_names
 
+# %% ../nbs/08_evaluate.ipynb #5bf88557
 def is_training_file(meta: dict | None, # the model's meta; its `data` is the file it was trained on
                      path: str | Path, # a data file
                     ) -> bool:
@@ -510,6 +514,7 @@ def draw_figures(labels, probs, # (N,) classes and (N, K) probabilities of the e
         figures["equivariance"] = plot_equivariance(r["angles"], {model_name: r["max_abs_logit_change"]})
     return figures
 
+# %% ../nbs/08_evaluate.ipynb #b17e8110
 def _file_name(name: str) -> str: return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 def _previous_outputs(out_dir: Path) -> list:
