@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from deeplense.core import get_device, hardware
-from deeplense.metrics import one_vs_rest_auc
+from deeplense.metrics import bootstrap, weighted_macro_auc
 from deeplense.models import count_parameters
 from deeplense.simulate import preset
 from deeplense.train import TrainConfig, fit_h5, load_checkpoint, predict
@@ -109,33 +109,13 @@ def test_labels(test: Path) -> np.ndarray:
     with h5py.File(test) as f: return f["labels"][:]
 
 
-def weighted_macro_auc(labels: np.ndarray, # (N,) test labels
-                       probs: np.ndarray, # (N, K) class probabilities
-                       weights: np.ndarray, # (B, N) weight of each image in each of B resamples
-                      ) -> np.ndarray: # (B,)
-    """One-vs-rest macro AUC of every resample at once: the Mann-Whitney statistic with each image counted `weights`
-    times (ties count one half), so that multinomial weights make a bootstrap of the test images."""
-    aucs = []
-    for k in range(probs.shape[1]):
-        order = np.argsort(probs[:, k], kind="stable")
-        score, positive = probs[order, k], labels[order] == k
-        starts = np.flatnonzero(np.r_[True, score[1:] != score[:-1]]) # groups of equal scores
-        pos = np.add.reduceat(weights[:, order] * positive, starts, axis=1)
-        neg = np.add.reduceat(weights[:, order] * ~positive, starts, axis=1)
-        below = np.cumsum(neg, axis=1) - neg
-        aucs.append((pos * (below + neg / 2)).sum(1) / (pos.sum(1) * neg.sum(1)))
-    return np.mean(aucs, axis=0)
-
-
-def bootstrap(labels: np.ndarray, # (N,) test labels
-              probs: list, # (N, K) probabilities of each network
-              weights: list, # the statistic: sum of weights[i] * macro AUC of network i
-              n: int, seed: int = 0) -> tuple:
+def auc_interval(labels: np.ndarray, # (N,) test labels
+                 probs: list, # (N, K) probabilities of each network
+                 coefficients: list, # the statistic: sum of coefficients[i] * macro AUC of network i
+                 n: int, seed: int = 0) -> tuple:
     "The statistic on the test set and its 95% percentile bootstrap interval (the same resampled images for every network)."
-    counts = np.random.default_rng(seed).multinomial(len(labels), np.full(len(labels), 1 / len(labels)), size=n)
-    point = sum(c * one_vs_rest_auc(labels, p)["macro"] for c, p in zip(weights, probs))
-    samples = sum(c * weighted_macro_auc(labels, p, counts.astype(float)) for c, p in zip(weights, probs))
-    return float(point), *np.percentile(samples, [2.5, 97.5])
+    statistic = lambda labels, *probs, weights: sum(c * weighted_macro_auc(labels, p, weights) for c, p in zip(coefficients, probs))
+    return bootstrap(statistic, labels, *probs, n_boot=n, seed=seed, weighted=True)[:3]
 
 
 def variant_name(lr: float | None, frozen: bool) -> str:
@@ -161,9 +141,9 @@ def run_seed(scale: str, seed: int, lr: float | None, frozen: bool, work: Path, 
         if not cache.exists(): np.save(cache, test_probs(runs / name / "best.pt", files["test"], device))
         probs[name] = np.load(cache)
     model, meta = load_checkpoint(runs / f"finetune-{variant}" / "best.pt", "cpu")
-    auc = lambda name: bootstrap(labels, [probs[name]], [1.0], s.n_boot)
+    auc = lambda name: auc_interval(labels, [probs[name]], [1.0], s.n_boot)
     (sc, sc_lo, sc_hi), (ft, ft_lo, ft_hi), (zs, zs_lo, zs_hi) = auc("scratch"), auc(f"finetune-{variant}"), auc("pretrain")
-    diff, diff_lo, diff_hi = bootstrap(labels, [probs[f"finetune-{variant}"], probs["scratch"]], [1.0, -1.0], s.n_boot)
+    diff, diff_lo, diff_hi = auc_interval(labels, [probs[f"finetune-{variant}"], probs["scratch"]], [1.0, -1.0], s.n_boot)
     row = dict(scale=scale, seed=seed, variant=variant, finetune_lr=tuned_config.lr, frozen=frozen, params=count_parameters(model),
                trainable=count_parameters(model) if not frozen else sum(p.numel() for n, p in model.named_parameters()
                                                                          if n.startswith(meta["init"]["head"] + ".")),
@@ -187,7 +167,7 @@ def mean_rows(rows: list, scale: str, work: Path) -> list:
         if len(mine) < 2: continue
         probs = lambda name: [np.load(work / "runs" / scale / f"seed{r['seed']}" / name / "test_probs.npy") for r in mine]
         k = len(mine)
-        avg = lambda names, weights: bootstrap(labels, [p for n in names for p in probs(n)],
+        avg = lambda names, weights: auc_interval(labels, [p for n in names for p in probs(n)],
                                                 [w / k for w in weights for _ in range(k)], s.n_boot)
         (sc, sc_lo, sc_hi), (ft, ft_lo, ft_hi) = avg(["scratch"], [1.0]), avg([f"finetune-{variant}"], [1.0])
         zs, zs_lo, zs_hi = avg(["pretrain"], [1.0])

@@ -35,11 +35,11 @@ import torch
 from torch.utils.data import TensorDataset
 
 from deeplense.core import make_generator
-from deeplense.inference import (bayes_factor_reliability, binomial_standard_error, fraction_log_likelihood, grid_posterior, grid_rank, bootstrap_interval, calibrated_probabilities,
+from deeplense.inference import (bayes_factor_reliability, binomial_standard_error, fraction_log_likelihood, grid_posterior, grid_rank, calibrated_probabilities,
                                  class_log_likelihoods, expected_coverage, fit_levels, fit_temperature, fit_widening,
                                  plot_bayes_factors, plot_coverage, population_ranks, posterior_ranks, train_posterior,
                                  widen_samples)
-from deeplense.metrics import roc_auc
+from deeplense.metrics import bootstrap, roc_auc
 from deeplense.models import build_model
 from deeplense.preprocess import make_preprocess
 from deeplense.simulate import preset, simulate_batch
@@ -152,7 +152,7 @@ def part_npe(s: Scale, out: Path, scale: str) -> dict:
     raw, widened = posterior_ranks(test_samples, test_theta), posterior_ranks(widen_samples(test_samples, factor), test_theta)
     median = test_samples.median(0).values
     mae = lambda m, t: (m[:, 0] - t[:, 0]).abs().mean()
-    lo, hi = bootstrap_interval(mae, median, test_theta)
+    lo, hi = bootstrap(mae, median, test_theta)[1:3]
     result = dict(part="npe", scale=scale, names=names, scale_params=asdict(s), train_cpu_min=train_min,
                   flow_images=s.n_sims - s.n_sims // 2, factor=factor.tolist(),
                   calibration_raw=coverage_summary(posterior_ranks(cal_samples, cal_theta), s.n_calibration),
@@ -233,7 +233,7 @@ def part_bayes(s: Scale, out: Path, scale: str) -> dict:
                     median_under_axion=b[pos].median().item(), median_under_cdm=b[~pos].median().item(), bins=r,
                     edges=edges.tolist())
     auc = roc_auc(is_axion.numpy(), logits.double().numpy())
-    lo, hi = bootstrap_interval(lambda y, z: torch.tensor(roc_auc(y.numpy(), z.numpy())), is_axion, logits.double())
+    lo, hi = bootstrap(lambda y, z: roc_auc(y.numpy(), z.numpy()), is_axion, logits.double())[1:3]
     single_edges, sample_edges = torch.linspace(-6, 6, 13, dtype=torch.float64), torch.linspace(-40, 40, 17, dtype=torch.float64)
     # the fraction of axion lenses: mock samples with f drawn uniformly, their lenses drawn from the test lenses by class
     g = torch.Generator().manual_seed(11)

@@ -27,7 +27,7 @@ import torch
 from deeplense.core import hardware
 from deeplense.formats import read_info
 from deeplense.datasets import LensDataset
-from deeplense.metrics import roc_auc, tpr0, tpr10
+from deeplense.metrics import bootstrap, roc_auc, tpr0, tpr10
 from deeplense.simconfig import NON_LENS_KINDS, preset
 from deeplense.simulate import parse_override, simulate_to_h5
 from deeplense.train import TrainConfig, fit_h5, predict
@@ -37,15 +37,6 @@ from benchmarks.common import HERE, RESULTS, command_line, write_csv
 SCALES = {"full": dict(n_train=6000, n_test=4000, epochs=10, overrides={}),
           "test": dict(n_train=96, n_test=64, epochs=1, overrides={"n_pix": 32})}
 PIXEL_BINS = (0, 1, 43, 116, 242, np.inf) # lensed pixels: none, then the challenge's quartiles
-
-
-def bootstrap(metric, labels: np.ndarray, scores: np.ndarray, n: int = 1000, seed: int = 0) -> tuple:
-    "The metric and its 95% interval over test stamps resampled with replacement (within each class)."
-    rng, value = np.random.default_rng(seed), metric(labels, scores)
-    pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
-    draws = [metric(labels[rows], scores[rows]) for rows in
-             (np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))]) for _ in range(n))]
-    return value, *np.percentile(draws, [2.5, 97.5])
 
 
 def scores_on(checkpoint: Path, path: Path) -> tuple:
@@ -61,7 +52,7 @@ def metrics_row(labels: np.ndarray, probs: np.ndarray, pixels: np.ndarray | None
     "AUC, TPR0 and TPR10 with intervals; the AUC of each visibility bin of the lenses and against each kind of non-lens."
     row = {}
     for name, metric in (("auc", roc_auc), ("tpr0", tpr0), ("tpr10", tpr10)):
-        row[name], row[f"{name}_low"], row[f"{name}_high"] = bootstrap(metric, labels, probs)
+        row[name], row[f"{name}_low"], row[f"{name}_high"], _ = bootstrap(metric, labels, probs, strata=labels) # within each class
     if pixels is not None:
         for low, high in zip(PIXEL_BINS[:-1], PIXEL_BINS[1:]):
             keep = (labels == 0) | ((pixels >= low) & (pixels < high))

@@ -333,15 +333,6 @@ def make_lenstronomy_file(config, n: int, path: Path, seed: int, vortex_points: 
 # ---------------------------------------------------------------------------------------------------------------
 # 3. train on DeepLense, test on both
 
-def macro_auc_bootstrap(labels: np.ndarray, probs: np.ndarray, n_boot: int, rng: np.random.Generator) -> tuple[float, np.ndarray]:
-    "Macro one-vs-rest AUC and its bootstrap replicates (rows resampled with replacement)."
-    from deeplense.metrics import one_vs_rest_auc
-    auc = one_vs_rest_auc(labels, probs)["macro"]
-    reps = np.array([one_vs_rest_auc(labels[i], probs[i])["macro"]
-                     for i in (rng.integers(0, len(labels), len(labels)) for _ in range(n_boot))])
-    return auc, reps
-
-
 def train(train_path: Path, run: Path, seed: int, epochs: int, n_train: int, device, training_set: str = "preset") -> dict:
     "Train a width-11 ResNet-18 on `n_train` rows of train_path (fit_h5's stratified split; the rest validates); once per run."
     from deeplense.formats import read_info
@@ -362,15 +353,14 @@ def train(train_path: Path, run: Path, seed: int, epochs: int, n_train: int, dev
 def test(run: Path, tests: dict, n_boot: int, seed: int, device) -> dict:
     "Macro AUC, bootstrap interval and accuracy of run/best.pt on every test file, and the gap deeplense - lenstronomy."
     from deeplense.datasets import LensDataset
-    from deeplense.metrics import accuracy
+    from deeplense.metrics import accuracy, bootstrap, weighted_macro_auc
     from deeplense.train import load_checkpoint, predict
     model, meta = load_checkpoint(run / "best.pt", device)
     rng, row, reps = np.random.default_rng(seed), {}, {}
     for name, path in tests.items():
         data = LensDataset(path)
         probs = predict(model, data, meta, 256, device).double().cpu().numpy()
-        auc, reps[name] = macro_auc_bootstrap(data.labels, probs, n_boot, rng)
-        lo, hi = np.percentile(reps[name], [2.5, 97.5])
+        auc, lo, hi, reps[name] = bootstrap(weighted_macro_auc, data.labels, probs, n_boot=n_boot, seed=rng, weighted=True)
         row |= {f"{name}_n": len(data), f"{name}_macro_auc": auc, f"{name}_lo": lo, f"{name}_hi": hi,
                 f"{name}_accuracy": accuracy(data.labels, probs)}
     for name in [k for k in tests if k != "deeplense"]: # independent files: their replicates paired at random

@@ -20,7 +20,7 @@ from astropy.table import Table
 from tqdm import tqdm
 
 from .core import DEFAULT_FRACTIONS, make_generator, unknown_name_error
-from .formats import H5Writer, read_info, write_csv
+from .formats import H5Writer, read_info, write_csv, written_summary
 from .download import CHALLENGE_BANDS, DEEPLENSE_CLASSES # the data sets' band order and class folders
 
 # %% auto #0
@@ -279,6 +279,37 @@ def _check_layout_types(path: Path, image_dtype: np.dtype, labels: np.ndarray, c
     if len(bad): raise ValueError(f"{path}: label {labels[bad[0]]} of row {bad[0]} is outside the {len(class_names)} classes "
                                   f"{class_names} (labels 0..{len(class_names) - 1}); {len(bad)} rows are")
 
+def _check_indices(indices, # the rows to use, or None: all
+                   n: int, # rows in the file
+                   path: Path) -> np.ndarray:
+    "`indices` as an int64 array after checking they are integers in 0..n-1 (all rows if None)."
+    rows = np.arange(n) if indices is None else np.asarray(indices.cpu() if isinstance(indices, torch.Tensor) else indices)
+    if rows.ndim != 1 or (len(rows) and rows.dtype.kind not in "iu"):
+        raise TypeError(f"indices must be a 1-D sequence of integers, got {rows.dtype} of shape {rows.shape}")
+    if len(rows) and (rows.min() < 0 or rows.max() >= n):
+        raise ValueError(f"indices must lie in 0..{n - 1} for {path}, got {rows.min()}..{rows.max()}")
+    return rows.astype(np.int64)
+
+def _check_target(target, # "label" or a list of parameter names
+                  param_names: list, # those of the file
+                  path: Path):
+    "A ValueError unless `target` is \"label\" or a non-empty list of the file's parameter names."
+    if isinstance(target, str) and target != "label" or not isinstance(target, (str, list, tuple)) or not target:
+        raise ValueError(f'target must be "label" or a list of parameter names, e.g. [{target!r}], got {target!r}')
+    unknown = [] if target == "label" else [t for t in target if t not in param_names]
+    if unknown: raise unknown_name_error("parameter", unknown, param_names, where=path)
+
+# %% ../nbs/04_datasets.ipynb #0a782873
+def _read_images(images: h5py.Dataset, # (N, C, H, W) images of an open file
+              rows: np.ndarray, # file rows, any order, repeats allowed
+              chunk_rows: int, # rows closer than this are read in one slice (images per HDF5 chunk)
+             ) -> torch.Tensor: # (len(rows), C, H, W)
+    "Images at file `rows`: one slice read per run of rows less than a chunk apart."
+    unique, inverse = np.unique(rows, return_inverse=True)
+    runs = np.split(unique, np.flatnonzero(np.diff(unique) > chunk_rows) + 1)
+    return torch.from_numpy(np.concatenate([images[r[0]:r[-1] + 1][r - r[0]] for r in runs])[inverse])
+
+# %% ../nbs/04_datasets.ipynb #fe127bc8
 class LensDataset(torch.utils.data.Dataset):
     "Images of a DeepLense HDF5 file with their labels or parameters, read lazily (one HDF5 handle per process)."
     def __init__(self, path: str | Path, # a DeepLense HDF5 file (simulated or converted)
@@ -288,17 +319,8 @@ class LensDataset(torch.utils.data.Dataset):
                 ):
         self.info = read_info(path)
         self.path, self.target, self.transform, self._file, self._pid = self.info.path, target, transform, None, None
-        n = self.info.n
-        rows = np.arange(n) if indices is None else np.asarray(indices.cpu() if isinstance(indices, torch.Tensor) else indices)
-        if rows.ndim != 1 or (len(rows) and rows.dtype.kind not in "iu"):
-            raise TypeError(f"indices must be a 1-D sequence of integers, got {rows.dtype} of shape {rows.shape}")
-        if len(rows) and (rows.min() < 0 or rows.max() >= n):
-            raise ValueError(f"indices must lie in 0..{n - 1} for {self.path}, got {rows.min()}..{rows.max()}")
-        self.indices = rows.astype(np.int64)
-        if isinstance(target, str) and target != "label" or not isinstance(target, (str, list, tuple)) or not target:
-            raise ValueError(f'target must be "label" or a list of parameter names, e.g. [{target!r}], got {target!r}')
-        unknown = [] if target == "label" else [t for t in target if t not in self.info.param_names]
-        if unknown: raise unknown_name_error("parameter", unknown, self.info.param_names, where=self.path)
+        self.indices = _check_indices(indices, self.info.n, self.path)
+        _check_target(target, self.info.param_names, self.path)
         with h5py.File(self.path, "r") as f:
             _check_layout_types(self.path, f["images"].dtype, f["labels"][:], self.info.class_names)
             self.labels = f["labels"][:][self.indices].astype(np.int64) # (len,), e.g. for split_indices or class weights
@@ -313,10 +335,7 @@ class LensDataset(torch.utils.data.Dataset):
 
     def _read(self, rows: np.ndarray) -> torch.Tensor:
         "Images at file `rows` (any order, repeats allowed): one slice read per run of rows less than a chunk apart."
-        unique, inverse = np.unique(rows, return_inverse=True)
-        images = self._images()
-        runs = np.split(unique, np.flatnonzero(np.diff(unique) > self.chunk_rows) + 1)
-        return torch.from_numpy(np.concatenate([images[r[0]:r[-1] + 1][r - r[0]] for r in runs])[inverse])
+        return _read_images(self._images(), rows, self.chunk_rows)
 
     def __len__(self): return len(self.indices)
 
@@ -390,11 +409,9 @@ def split_indices(labels, # (N,) class labels (array, list or tensor)
 # %% ../nbs/04_datasets.ipynb #a678e29f
 def _report(path: Path) -> int:
     "Print what a conversion wrote (and what it skipped); the command's exit status."
-    info = read_info(path)
-    counts = np.bincount(LensDataset(path).labels, minlength=len(info.class_names))
-    print(f"wrote {path}: {info.n} images of shape {info.image_shape}, "
-          + ", ".join(f"{c} {k}" for c, k in zip(info.class_names, counts)))
-    first, n = info.config.get("skipped", []), info.config.get("n_skipped", 0)
+    print(written_summary(path))
+    config = read_info(path).config
+    first, n = config.get("skipped", []), config.get("n_skipped", 0)
     if n: print(f"skipped {n} objects (IDs {', '.join(str(s['ID']) for s in first[:5])}{', ...' if n > 5 else ''}; the first: "
                 f"{first[0]['error']}); all of them in {skipped_list(path)}", file=sys.stderr)
     return 0

@@ -193,6 +193,7 @@ _TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- endblock input_group %}
 """
 
+# %% ../nbs/12_docs.ipynb #34ce68e0
 _FULL_SCALE = re.compile(r"full[ _]scale", re.IGNORECASE)
 TEST_SCALE_BANNER = ("This page ran at its notebook's test scale (small sizes, so that it builds in about a minute): its numbers "
                      "and figures show what the code does, not the results of a study. The results at full scale are in the text; "
@@ -266,6 +267,54 @@ def _skip_cell(cell, flags: set) -> bool:
     directives = getattr(cell, "directives_", {}) or {}
     return directives.get("eval:", [""])[0].lower() == "false" or bool(flags & directives.keys())
 
+# %% ../nbs/12_docs.ipynb #8b5c1582
+def _page_book(nb, # the notebook executed and processed by nbdev
+               test_scale: bool, # tag its results as test-scale outputs
+              ):
+    "The page's cells as nbformat: no front matter, Quarto's cell options applied, empty cells gone, links for the site."
+    import nbformat
+    from execnb.nbio import nb2dict
+    book = nbformat.reads(json.dumps(nb2dict(nb)), as_version=4)
+    book.cells = [c for c in book.cells if c.cell_type != "raw"] # the front matter: drawn by the template
+    for cell in book.cells:
+        if cell.cell_type != "code": continue
+        quarto_options(cell)
+        if test_scale and cell.outputs and not cell.source.startswith("show_doc("): # a result, not documentation
+            cell.metadata["tags"] = sorted(set(cell.metadata.get("tags", [])) | {"dl_test_scale"})
+    book.cells = [c for c in book.cells if c.cell_type != "code" or c.source.strip() or c.outputs]
+    for cell in book.cells:
+        if cell.cell_type == "markdown": cell.source = relink(pandoc_links(cell.source), page_link)
+        for o in cell.get("outputs", []):
+            if "text/markdown" in o.get("data", {}): o.data["text/markdown"] = pandoc_links(unlink_code(o.data["text/markdown"]))
+    return book
+
+def _page_html(book, page: dict, pages: list[dict] | None, title: str,
+               description: str, # the subtitle, plain text
+               test_scale: bool, cfg, # nbdev's config
+               folder: Path, # the notebook's folder
+               mathjax_url: str | None) -> str:
+    "The page's HTML: nbconvert's lab template with ours (navigation, title, subtitle, banner), links to the site relative."
+    import jinja2
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+    root = "../" * page["page"].count("/")
+    config = Config()
+    config.TagRemovePreprocessor.update(enabled=True, remove_input_tags={"remove_input"},
+                                        remove_cell_tags={"remove_cell"}, remove_all_outputs_tags={"remove_output"})
+    exporter = HTMLExporter(config=config, template_name="lab", template_file="dl_page.html.j2",
+                            extra_loaders=[jinja2.DictLoader({"dl_page.html.j2": _TEMPLATE})],
+                            exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True,
+                            **({"mathjax_url": mathjax_url.replace("{root}", root or "./")} if mathjax_url else {}))
+    description = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(description)) # the subtitle's code as code
+    body, _ = exporter.from_notebook_node(book, resources=dict(
+        metadata=dict(name=title, path=str(folder)), dl_css=_CSS, dl_title=title,
+        dl_anchor=re.sub(r"\W+", "-", title.lower()).strip("-"), dl_description=description,
+        dl_nav=_nav_html(pages or [page], page["page"], cfg.get("title", "Docs")),
+        dl_banner=TEST_SCALE_BANNER if test_scale else ""))
+    body = body.replace(cfg.get("doc_host", "") + cfg.get("doc_baseurl", "").rstrip("/") + "/", root or "./")
+    # quarto's heading ids are lower case (the API links use them); nbconvert keeps the case: add the lower-case anchor
+    return re.sub(r'(<h[1-6] id="([^"]*[A-Z][^"]*)")', lambda m: f'<a id="{m.group(2).lower()}"></a>{m.group(1)}', body)
+
 # %% ../nbs/12_docs.ipynb #78de82a9
 def render_page(nbs_path: str | Path, # the notebooks folder
                 page: dict, # one entry of `doc_pages`
@@ -276,17 +325,12 @@ def render_page(nbs_path: str | Path, # the notebooks folder
                ) -> dict:
     "Execute one notebook like `nbdev_test`, process it like `nbdev_docs` and write its HTML page; returns statistics."
     nbdev, execnb, nbconvert, _ = _dev_modules()
-    from execnb.nbio import nb2dict, read_nb
     from execnb.shell import CaptureShell
     from fastcore.xtras import working_directory
-    from nbconvert import HTMLExporter
     from nbdev.process import NBProcessor
     from nbdev.processors import FilterDefaults, exec_show_docs, insert_warning
-    import jinja2, nbformat
-    from traitlets.config import Config
     src, start = Path(nbs_path).resolve() / page["nb"], time.time()
     raw = json.loads(src.read_text())
-    root = "../" * page["page"].count("/")
     os.environ["IN_TEST"] = "1" # what nbdev_test sets: notebooks may pick test-mode sizes from it
     procs = [p for p in FilterDefaults().procs() if p is not insert_warning] # the warning is for quarto's sources
     cut = procs.index(exec_show_docs)
@@ -303,38 +347,10 @@ def render_page(nbs_path: str | Path, # the notebooks folder
     proc.procs = [p(nb) if isinstance(p, type) else p for p in procs[cut + 1:]]
     proc.process()
     fm = getattr(nb, "frontmatter_", {})
-    book = nbformat.reads(json.dumps(nb2dict(nb)), as_version=4)
-    book.cells = [c for c in book.cells if c.cell_type != "raw"] # the front matter: drawn by the template
-    test_scale = _is_test_scale(raw)
-    for cell in book.cells:
-        if cell.cell_type != "code": continue
-        quarto_options(cell)
-        if test_scale and cell.outputs and not cell.source.startswith("show_doc("): # a result, not documentation
-            cell.metadata["tags"] = sorted(set(cell.metadata.get("tags", [])) | {"dl_test_scale"})
-    book.cells = [c for c in book.cells if c.cell_type != "code" or c.source.strip() or c.outputs]
-    for cell in book.cells:
-        if cell.cell_type == "markdown": cell.source = relink(pandoc_links(cell.source), page_link)
-        for o in cell.get("outputs", []):
-            if "text/markdown" in o.get("data", {}): o.data["text/markdown"] = pandoc_links(unlink_code(o.data["text/markdown"]))
-    config = Config()
-    config.TagRemovePreprocessor.update(enabled=True, remove_input_tags={"remove_input"},
-                                        remove_cell_tags={"remove_cell"}, remove_all_outputs_tags={"remove_output"})
-    exporter = HTMLExporter(config=config, template_name="lab", template_file="dl_page.html.j2",
-                            extra_loaders=[jinja2.DictLoader({"dl_page.html.j2": _TEMPLATE})],
-                            exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True,
-                            **({"mathjax_url": mathjax_url.replace("{root}", root or "./")} if mathjax_url else {}))
-    cfg = nbdev.config.get_config()
+    book = _page_book(nb, _is_test_scale(raw))
     title = fm.get("title", page["title"])
-    description = _subtitle(raw) or fm.get("description", "") # nbdev's front matter keeps a subtitle's first line only
-    description = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(description)) # the subtitle's code as code
-    body, _ = exporter.from_notebook_node(book, resources=dict(
-        metadata=dict(name=title, path=str(src.parent)), dl_css=_CSS, dl_title=title,
-        dl_anchor=re.sub(r"\W+", "-", title.lower()).strip("-"), dl_description=description,
-        dl_nav=_nav_html(pages or [page], page["page"], cfg.get("title", "Docs")),
-        dl_banner=TEST_SCALE_BANNER if test_scale else ""))
-    body = body.replace(cfg.get("doc_host", "") + cfg.get("doc_baseurl", "").rstrip("/") + "/", root or "./")
-    # quarto's heading ids are lower case (the API links use them); nbconvert keeps the case: add the lower-case anchor
-    body = re.sub(r'(<h[1-6] id="([^"]*[A-Z][^"]*)")', lambda m: f'<a id="{m.group(2).lower()}"></a>{m.group(1)}', body)
+    body = _page_html(book, page, pages, title, _subtitle(raw) or fm.get("description", ""), _is_test_scale(raw),
+                      nbdev.config.get_config(), src.parent, mathjax_url)
     dest = Path(out) / page["page"]
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(body)
@@ -528,6 +544,7 @@ def _is_install_cell(cell: dict) -> bool:
     "Whether `cell` installs the package on Colab: code with the line `if \"google.colab\" in sys.modules:`."
     return cell["cell_type"] == "code" and 'if "google.colab" in sys.modules:' in [l.strip() for l in "".join(cell["source"]).splitlines()]
 
+# %% ../nbs/12_docs.ipynb #166e8b92
 def colab_cells(nbs_path: str | Path, # the notebooks folder
                 r: dict, # from `release`
                 fix: bool = False, # rewrite the badges and install cells that differ (cell ids kept)
@@ -647,6 +664,7 @@ def _run_colab(args) -> int:
     print(f"{len(problems)} Colab badges and install cells rewritten for {r['user']}/{r['repo']} {r['tag']}")
     return 0
 
+# %% ../nbs/12_docs.ipynb #555c34e6
 def add_cli(subparsers):
     "Add `deeplense docs`."
     p = subparsers.add_parser("docs", help="render the documentation (offline when quarto is absent) and check it",

@@ -111,6 +111,7 @@ def _content_range(header: str) -> tuple:
 
 def _source_file(partial: Path) -> Path: return partial.with_name(partial.name + ".json")
 
+# %% ../nbs/03_download.ipynb #f81ce54c
 def _http_once(url: str, partial: Path, timeout: float, progress: bool):
     "One attempt to complete `partial` from `url`, resuming from its current size."
     source = _source_file(partial) # the URL and validator (ETag or Last-Modified) the partial bytes came from

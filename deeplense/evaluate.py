@@ -27,17 +27,17 @@ from torch import Tensor, nn
 
 from .formats import H5Info, read_info
 from .datasets import LensDataset
-from .metrics import (check_probs, accuracy, average_precision, binned_metrics, classification_metrics,
+from .metrics import (bootstrap, check_probs, accuracy, average_precision, binned_metrics, classification_metrics,
                                confident_mistakes, confusion_matrix, expected_calibration_error, one_vs_rest_auc,
-                               precision_recall_curve, reliability, roc_curve, tpr0, tpr10)
+                               precision_recall_curve, reliability, roc_curve, tpr0, tpr10, weighted_macro_auc)
 from .models import invariance_error, rotate_images
 from .preprocess import make_preprocess
 from .train import load_checkpoint, predict
 
 # %% auto #0
-__all__ = ['PARAM_UNITS', 'IDENTIFIERS', 'param_unit', 'param_label', 'is_identifier', 'wilson_interval', 'bootstrap_macro_auc',
-           'score_params', 'plot_roc', 'plot_precision_recall', 'plot_confusion_matrix', 'plot_calibration',
-           'plot_binned', 'plot_gallery', 'log_probabilities', 'saliency_maps', 'plot_saliency', 'rotation_errors',
+__all__ = ['PARAM_UNITS', 'IDENTIFIERS', 'param_unit', 'param_label', 'is_identifier', 'wilson_interval', 'score_params',
+           'plot_roc', 'plot_precision_recall', 'plot_confusion_matrix', 'plot_calibration', 'plot_binned',
+           'plot_gallery', 'log_probabilities', 'saliency_maps', 'plot_saliency', 'rotation_errors',
            'plot_equivariance', 'jsonable', 'check_inputs', 'is_training_file', 'eval_rows', 'training_rows',
            'pixel_scale_of', 'score_model', 'model_views', 'draw_figures', 'check_out', 'write_evaluation', 'evaluate',
            'add_cli']
@@ -86,28 +86,6 @@ def wilson_interval(k, # successes
         centre, half = (p + z ** 2 / (2 * n)) / shrink, z * np.sqrt(p * (1 - p) / n + z ** 2 / (4 * n ** 2)) / shrink
     return centre - half, centre + half
 
-def bootstrap_macro_auc(labels, # (N,) class indices
-                        probs, # (N, K) class probabilities
-                        n_boot: int = 200, # resamples
-                        seed: int = 0,
-                       ) -> np.ndarray:
-    "Macro one-vs-rest AUC of `n_boot` resamples (with replacement) of the rows: (n_boot,), all resamples at once."
-    labels, probs = check_probs(labels, probs)
-    weights = np.random.default_rng(seed).multinomial(len(labels), np.full(len(labels), 1 / len(labels)), size=n_boot)
-    aucs = []
-    for k in range(probs.shape[1]):
-        order = np.argsort(probs[:, k], kind="stable")
-        starts = np.flatnonzero(np.r_[True, np.diff(probs[order, k]) > 0]) # ties share a score: half a pair each
-        w, positive = weights[:, order].astype(np.float64), labels[order] == k
-        pos, neg = (np.add.reduceat(w * m, starts, axis=1) for m in (positive, ~positive))
-        below = np.cumsum(neg, 1) - neg
-        with np.errstate(invalid="ignore", divide="ignore"):
-            aucs.append((pos * (below + neg / 2)).sum(1) / (pos.sum(1) * neg.sum(1)))
-    aucs = np.stack(aucs, 1)
-    finite = np.isfinite(aucs)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(finite.any(1), np.where(finite, aucs, 0).sum(1) / finite.sum(1), np.nan)
-
 def _bin_edges(values: np.ndarray, n_bins: int) -> np.ndarray | None:
     "One bin per value (edges halfway between them) for a parameter with at most `n_bins` values, else None (quantile bins)."
     distinct = np.unique(values[np.isfinite(values)])
@@ -142,10 +120,8 @@ def score_params(labels, # (N,) class indices
             low, high = [], []
             for i, n in enumerate(b["count"]):
                 rows = np.flatnonzero((bins == i) | ~applies)
-                aucs = bootstrap_macro_auc(labels[rows], probs[rows], n_boot, seed) if n else np.full(1, np.nan)
-                aucs = aucs[np.isfinite(aucs)]
-                q = np.percentile(aucs, [16, 84]) if aucs.size else [math.nan] * 2
-                low.append(float(q[0])); high.append(float(q[1]))
+                boot = bootstrap(weighted_macro_auc, labels[rows], probs[rows], n_boot=n_boot, level=0.68, seed=seed, weighted=True) if n else None
+                low.append(float(boot.low) if n else math.nan); high.append(float(boot.high) if n else math.nan)
             b["auc_macro_low"], b["auc_macro_high"] = low, high
         out[name] = b
     return out
@@ -201,6 +177,7 @@ def plot_precision_recall(labels, # (N,) class indices
     ax.legend(loc="lower left", fontsize="small")
     return ax.figure
 
+# %% ../nbs/08_evaluate.ipynb #9b4ad928
 def plot_confusion_matrix(labels, # (N,) class indices
                           probs, # (N, K) class probabilities
                           class_names=None, # K names for the axes
@@ -240,6 +217,7 @@ def plot_calibration(labels, # (N,) class indices
     ax.legend(loc="upper left", fontsize="small")
     return ax.figure
 
+# %% ../nbs/08_evaluate.ipynb #e7d498e3
 def _x_axis(ax: Axes, center: np.ndarray, edges: np.ndarray, discrete: bool):
     "A log axis for wide positive ranges, ticks at the values of a discrete parameter, else at most 5 ticks."
     if discrete: ax.set_xticks(center[np.isfinite(center)])
@@ -398,6 +376,7 @@ def jsonable(x): # a dict, list, tensor, array or number, e.g. metrics
     if isinstance(x, (float, np.floating)): return None if math.isnan(x) else float(x)
     return x
 
+# %% ../nbs/08_evaluate.ipynb #f1421b16
 def _shape_text(shape) -> str:
     c, h, w = shape
     return f"{c}-band {h}x{w}-pixel"
@@ -422,6 +401,7 @@ def check_inputs(meta: dict | None, # the model's meta (`load_checkpoint`); None
         raise ValueError(f"{info.path} holds images of {info.image_shape[0]} bands, but {source} takes {meta['in_channels']}")
     return class_names
 
+# %% ../nbs/08_evaluate.ipynb #5bf88557
 def is_training_file(meta: dict | None, # the model's meta; its `data` is the file it was trained on
                      path: str | Path, # a data file
                     ) -> bool:
@@ -534,6 +514,7 @@ def draw_figures(labels, probs, # (N,) classes and (N, K) probabilities of the e
         figures["equivariance"] = plot_equivariance(r["angles"], {model_name: r["max_abs_logit_change"]})
     return figures
 
+# %% ../nbs/08_evaluate.ipynb #b17e8110
 def _file_name(name: str) -> str: return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 def _previous_outputs(out_dir: Path) -> list:

@@ -111,6 +111,7 @@ class DetectionConfig:
         if self.n_pixels < 1 or self.box_size < 4: raise ValueError(f"need n_pixels >= 1 and box_size >= 4, got {self}")
         if self.min_size > self.max_size: raise ValueError(f"need min_size <= max_size, got {self.min_size} > {self.max_size}")
 
+# %% ../nbs/09_find.ipynb #7ba12352
 _SOURCE_COLUMNS = ("x", "y", "snr", "area", "size", "ellipticity")
 
 def _background(image: np.ndarray, good: np.ndarray, box_size: int) -> tuple:
@@ -193,6 +194,7 @@ def _map(fn, items: list, workers: int, desc: str, progress: bool) -> list:
     if workers == 1: return [fn(i) for i in tqdm(items, **bar)]
     with ThreadPoolExecutor(workers) as pool: return list(tqdm(pool.map(fn, items), **bar))
 
+# %% ../nbs/09_find.ipynb #fc8359df
 def _tile_sources(field: SurveyField, core: tuple, padded: tuple, config: DetectionConfig) -> Table:
     "Galaxy-like sources of one tile whose centroids fall in its core, in field pixels."
     t = detect(np.stack([np.asarray(b[padded], dtype=np.float64) for b in field.bands]), config)

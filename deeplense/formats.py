@@ -31,8 +31,8 @@ except ImportError: fcntl = None # Windows: no advisory locks
 
 # %% auto #0
 __all__ = ['LAYOUT_VERSION', 'CHUNK_BYTES', 'MAKE_DATA', 'SPARE_BYTES', 'CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION',
-           'MAKE_CHECKPOINT', 'H5Info', 'read_info', 'output_lock', 'H5Writer', 'save_atomic', 'write_csv',
-           'read_history', 'brief_error', 'read_checkpoint']
+           'MAKE_CHECKPOINT', 'H5Info', 'read_info', 'output_lock', 'free_bytes', 'H5Writer', 'written_summary',
+           'save_atomic', 'write_csv', 'read_history', 'brief_error', 'read_checkpoint']
 
 # %% ../nbs/00b_formats.ipynb #697523a1
 LAYOUT_VERSION = 1 # bump when the layout changes incompatibly
@@ -162,13 +162,104 @@ def output_lock(path: str | Path, # the output to guard (a file or a folder); th
 # %% ../nbs/00b_formats.ipynb #faf41475
 SPARE_BYTES = 1 << 20 # left free on the disk by every block written, for HDF5's own records and the final close
 
-def _free_bytes(folder: Path) -> int: return shutil.disk_usage(folder).free
+def free_bytes(folder: Path) -> int:
+    "Free bytes on the disk of `folder`, as `H5Writer` reads them before each block (tests replace it to play a full disk)."
+    return shutil.disk_usage(folder).free
 
 def _h5_reason(e: Exception) -> str:
     "The system's words in an h5py error ('No space left on device'), else HDF5's ('truncated file: eof = 96')."
     found = re.search(r"error message = '([^']*)'", str(e)) or re.search(r"\(([^,()]+)", str(e))
     return found.group(1) if found else str(e)
 
+def _to_numpy(x): return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
+
+# %% ../nbs/00b_formats.ipynb #03aeab52
+def _job(path: Path, n: int, image_shape: tuple, class_names: list, param_names: list, config: dict | None, overwrite: bool) -> dict:
+    "What a `.partial` records of the job that writes it, after checking the arguments of `H5Writer`."
+    n, image_shape = int(n), tuple(int(s) for s in image_shape)
+    if n <= 0: raise ValueError(f"the number of images must be positive, got {n}")
+    if len(image_shape) != 3 or min(image_shape) <= 0: raise ValueError(f"image_shape must be (C, H, W) > 0, got {image_shape}")
+    if path.exists() and not overwrite: raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+    config = json.loads(json.dumps(config or {})) # round trip so the comparison on resume is exact
+    return dict(n=n, image_shape=list(image_shape), class_names=list(class_names), param_names=sorted(param_names), config=config)
+
+def _create_partial(partial: Path, job: dict, compression: str | None, chunk_rows: int | None) -> h5py.File:
+    "A new `.partial` with every dataset, nothing written."
+    n, image_shape = job["n"], tuple(job["image_shape"])
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    f = h5py.File(partial, "w", rdcc_nbytes=0)
+    chunk_rows = chunk_rows or max(1, CHUNK_BYTES // (4 * int(np.prod(image_shape))))
+    chunks = (max(1, min(chunk_rows, n)),) + image_shape
+    f.create_dataset("images", (n,) + image_shape, dtype="float32", chunks=chunks, compression=compression,
+                     shuffle=compression is not None)
+    f.create_dataset("labels", (n,), dtype="int64")
+    for k in job["param_names"]: f.create_dataset(f"params/{k}", (n,), dtype="float64", fillvalue=np.nan)
+    f.create_dataset("written", (n,), dtype="bool")
+    f.attrs.update(writer=json.dumps(job), class_names=json.dumps(job["class_names"]),
+                   config=json.dumps(job["config"]), version=_package_version(), layout=LAYOUT_VERSION)
+    f.flush()
+    return f
+
+def _discard(partial: Path, reason: str) -> None:
+    "Delete an unreadable `.partial`, saying why (we hold the output's lock: no one else is writing it)."
+    warnings.warn(f"{partial} cannot be read ({reason}): a run was stopped before anything in it was marked "
+                  f"written; it was deleted and the file is started again", stacklevel=4)
+    partial.unlink()
+
+def _open_partial(partial: Path, job: dict) -> h5py.File | None:
+    "The `.partial` of this same job, reopened; None once an unreadable one is deleted."
+    try: f = h5py.File(partial, "a", rdcc_nbytes=0)
+    except OSError as e: return _discard(partial, _h5_reason(e))
+    if "writer" not in f.attrs or "written" not in f:
+        f.close()
+        return _discard(partial, "it holds no record of its job")
+    found = json.loads(f.attrs["writer"])
+    if found != job:
+        f.close()
+        config, found_config = job["config"], found.get("config", {})
+        differ = [k for k in job if k != "config" and found.get(k) != job[k]] + [
+            f"config.{k}" for k in sorted(set(config) | set(found_config)) if found_config.get(k) != config.get(k)]
+        raise ValueError(f"{partial} was started by a different job (its {', '.join(differ)} differ); rerun "
+                         f"with that job's settings to resume it, or delete it or choose another output path")
+    return f
+
+# %% ../nbs/00b_formats.ipynb #e59ddc13
+def _check_block(start: int, images, labels, params: dict | None, n: int, param_names: list, partial: Path) -> tuple:
+    "`(images, labels, bytes needed)` of the block of rows `start:start+B`, after checking it fits the file and is finite."
+    images, labels = np.asarray(_to_numpy(images), dtype="float32"), np.asarray(_to_numpy(labels))
+    b = len(images)
+    if start < 0 or start + b > n: raise ValueError(f"rows {start}:{start + b} are outside 0:{n}")
+    if labels.shape != (b,): raise ValueError(f"labels must have shape ({b},), got {labels.shape}")
+    unknown = set(params or {}) - set(param_names)
+    if unknown: raise ValueError(f"unknown parameters {sorted(unknown)}; this file has {param_names}")
+    if not (finite := np.isfinite(images).reshape(b, -1).all(1)).all():
+        bad = start + np.flatnonzero(~finite)
+        raise ValueError(f"rows {', '.join(map(str, bad[:5]))}{' ...' if len(bad) > 5 else ''} ({len(bad)} of rows {start}:{start + b}) "
+                         f"hold NaN or infinite pixels; nothing of them was written to {partial}")
+    return images, labels, images.nbytes + labels.nbytes + 8 * b * (len(param_names) + 1) + SPARE_BYTES
+
+def _write_rows(f: h5py.File, start: int, images: np.ndarray, labels: np.ndarray, params: dict | None):
+    "Write a checked block, flush it, and only then mark its rows written (flushed too)."
+    b = len(images)
+    f["images"][start:start + b] = images
+    f["labels"][start:start + b] = labels
+    for k, v in (params or {}).items(): f[f"params/{k}"][start:start + b] = np.asarray(_to_numpy(v), dtype="float64")
+    f.flush() # the rows are in the file before they are marked
+    f["written"][start:start + b] = True
+    f.flush()
+
+def _finish_partial(f: h5py.File, partial: Path, path: Path) -> bool:
+    "Close a `.partial`; if every row is written, drop its mask and rename it to `path`. Returns whether it is complete."
+    complete = bool(f["written"][:].all())
+    try:
+        if complete: del f["written"]
+        f.close()
+    except (OSError, RuntimeError) as e:
+        raise OSError(f"cannot finish {partial} ({_h5_reason(e)}); free space and rerun the same command") from None
+    if complete: os.replace(partial, path)
+    return complete
+
+# %% ../nbs/00b_formats.ipynb #7fe12548
 class H5Writer:
     "Write a data set in DeepLense's HDF5 layout row block by row block, resumably, renamed into place when complete."
     def __init__(self, path: str | Path, # the final file name
@@ -182,62 +273,15 @@ class H5Writer:
                  chunk_rows: int | None = None, # images per HDF5 chunk; None: about CHUNK_BYTES (1 of 4x101x101, 16 of 64x64)
                 ):
         self.path, self.partial = Path(path), Path(path).with_name(Path(path).name + ".partial")
-        n, image_shape = int(n), tuple(int(s) for s in image_shape)
-        if n <= 0: raise ValueError(f"the number of images must be positive, got {n}")
-        if len(image_shape) != 3 or min(image_shape) <= 0: raise ValueError(f"image_shape must be (C, H, W) > 0, got {image_shape}")
-        if self.path.exists() and not overwrite:
-            raise FileExistsError(f"{self.path} exists; pass overwrite=True (--overwrite) to replace it")
-        self.config = json.loads(json.dumps(config or {})) # round trip so the comparison on resume is exact
-        expected = dict(n=n, image_shape=list(image_shape), class_names=list(class_names), param_names=sorted(param_names),
-                        config=self.config)
+        job = _job(self.path, n, image_shape, class_names, param_names, config, overwrite)
+        self.config, self.n, self.param_names = job["config"], job["n"], job["param_names"]
         self._lock = contextlib.ExitStack() # held until close: one writer per output
         self._lock.enter_context(output_lock(self.path))
-        try: self.file = (self.partial.exists() and self._resume(expected)) or self._create(expected, compression, chunk_rows)
+        try: self.file = (self.partial.exists() and _open_partial(self.partial, job)) or _create_partial(self.partial, job, compression, chunk_rows)
         except BaseException:
             self._lock.close()
             raise
         self.failed = False # a write failed: the file is closed without being completed
-        self.n, self.param_names = n, sorted(param_names)
-
-    def _resume(self, expected: dict) -> h5py.File | None:
-        "The `.partial` of this same job, reopened; None once an unreadable one is deleted."
-        try: f = h5py.File(self.partial, "a", rdcc_nbytes=0)
-        except OSError as e: return self._discard(_h5_reason(e))
-        if "writer" not in f.attrs or "written" not in f:
-            f.close()
-            return self._discard("it holds no record of its job")
-        found = json.loads(f.attrs["writer"])
-        if found != expected:
-            f.close()
-            differ = [k for k in expected if k != "config" and found.get(k) != expected[k]] + [
-                f"config.{k}" for k in sorted(set(self.config) | set(found.get("config", {})))
-                if found.get("config", {}).get(k) != self.config.get(k)]
-            raise ValueError(f"{self.partial} was started by a different job (its {', '.join(differ)} differ); rerun "
-                             f"with that job's settings to resume it, or delete it or choose another output path")
-        return f
-
-    def _discard(self, reason: str) -> None:
-        "Delete an unreadable `.partial`, saying why (we hold the output's lock: no one else is writing it)."
-        warnings.warn(f"{self.partial} cannot be read ({reason}): a run was stopped before anything in it was marked "
-                      f"written; it was deleted and the file is started again", stacklevel=4)
-        self.partial.unlink()
-
-    def _create(self, expected: dict, compression: str | None, chunk_rows: int | None) -> h5py.File:
-        "A new `.partial` with every dataset, nothing written."
-        n, image_shape = expected["n"], tuple(expected["image_shape"])
-        self.partial.parent.mkdir(parents=True, exist_ok=True)
-        f = h5py.File(self.partial, "w", rdcc_nbytes=0)
-        chunk_rows = chunk_rows or max(1, CHUNK_BYTES // (4 * int(np.prod(image_shape))))
-        chunks = (max(1, min(chunk_rows, n)),) + image_shape
-        f.create_dataset("images", (n,) + image_shape, dtype="float32", chunks=chunks, compression=compression,
-                         shuffle=compression is not None)
-        f.create_dataset("labels", (n,), dtype="int64")
-        for k in expected["param_names"]: f.create_dataset(f"params/{k}", (n,), dtype="float64", fillvalue=np.nan)
-        f.create_dataset("written", (n,), dtype="bool")
-        f.attrs.update(writer=json.dumps(expected), class_names=json.dumps(expected["class_names"]),
-                       config=json.dumps(self.config), version=_package_version(), layout=LAYOUT_VERSION)
-        f.flush()
-        return f
 
     def missing(self) -> np.ndarray:
         "Indices of the rows not yet written."
@@ -249,30 +293,14 @@ class H5Writer:
               params: dict | None = None, # name -> (B,) values; names not given stay NaN
              ):
         "Write rows `start:start+B` (finite pixels only), flush them, then mark them written (flushed too); an `OSError` if they cannot reach the disk."
-        images, labels = np.asarray(_to_numpy(images), dtype="float32"), np.asarray(_to_numpy(labels))
+        images, labels, need = _check_block(start, images, labels, params, self.n, self.param_names, self.partial)
         b = len(images)
-        if start < 0 or start + b > self.n: raise ValueError(f"rows {start}:{start + b} are outside 0:{self.n}")
-        if labels.shape != (b,): raise ValueError(f"labels must have shape ({b},), got {labels.shape}")
-        unknown = set(params or {}) - set(self.param_names)
-        if unknown: raise ValueError(f"unknown parameters {sorted(unknown)}; this file has {self.param_names}")
         if self.failed: raise OSError(f"an earlier write to {self.partial} failed; rerun the command to resume")
-        if not (finite := np.isfinite(images).reshape(b, -1).all(1)).all():
-            bad = start + np.flatnonzero(~finite)
-            raise ValueError(f"rows {', '.join(map(str, bad[:5]))}{' ...' if len(bad) > 5 else ''} ({len(bad)} of rows {start}:{start + b}) "
-                             f"hold NaN or infinite pixels; nothing of them was written to {self.partial}")
-        need = images.nbytes + labels.nbytes + 8 * b * (len(self.param_names) + 1) + SPARE_BYTES
-        if (free := _free_bytes(self.partial.parent)) < need:
+        if (free := free_bytes(self.partial.parent)) < need:
             raise OSError(f"cannot write rows {start}:{start + b} to {self.partial}: its disk has {free / 1e6:.1f} MB free, "
                           f"they need about {need / 1e6:.1f} MB; nothing of them was written: free space and rerun the same "
                           f"command to resume ({self.n - len(self.missing())} of {self.n} rows are kept)")
-        f = self.file
-        try:
-            f["images"][start:start + b] = images
-            f["labels"][start:start + b] = labels
-            for k, v in (params or {}).items(): f[f"params/{k}"][start:start + b] = np.asarray(_to_numpy(v), dtype="float64")
-            f.flush() # the rows are in the file before they are marked
-            f["written"][start:start + b] = True
-            f.flush()
+        try: _write_rows(self.file, start, images, labels, params)
         except (OSError, RuntimeError) as e: # h5py raises RuntimeError for some failed writes
             self.failed = True
             raise OSError(f"cannot write rows {start}:{start + b} to {self.partial} ({_h5_reason(e)}); they are not marked "
@@ -285,20 +313,23 @@ class H5Writer:
             if self.failed: # after a failed write HDF5 may fail again while closing: what is marked stays marked
                 with contextlib.suppress(OSError, RuntimeError): self.file.close()
                 return False
-            complete = bool(self.file["written"][:].all())
-            try:
-                if complete: del self.file["written"]
-                self.file.close()
-            except (OSError, RuntimeError) as e:
-                raise OSError(f"cannot finish {self.partial} ({_h5_reason(e)}); free space and rerun the same command") from None
-            if complete: os.replace(self.partial, self.path)
-            return complete
+            return _finish_partial(self.file, self.partial, self.path)
         finally: self._lock.close()
 
     def __enter__(self): return self
     def __exit__(self, *exc): self.close()
 
-def _to_numpy(x): return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
+# %% ../nbs/00b_formats.ipynb #de37d338
+def written_summary(path: str | Path, # a DeepLense HDF5 file just written
+                    seconds: float | None = None, # how long writing it took (None: not said)
+                   ) -> str:
+    "One line on a written data set: its images, their shape, each class's count, its size and the time it took."
+    info, size = read_info(path), Path(path).stat().st_size
+    with h5py.File(path, "r") as f: counts = np.bincount(f["labels"][:], minlength=len(info.class_names))
+    classes = ", ".join(f"{c} {k:,}" for c, k in zip(info.class_names, counts))
+    took = f" in {seconds:.0f} s" if seconds is not None else ""
+    return (f"wrote {path}: {info.n:,} images of {'x'.join(map(str, info.image_shape))} pixels ({classes}), "
+            f"{size / 1e6:.1f} MB{took}")
 
 # %% ../nbs/00b_formats.ipynb #8ebcb4f6
 def save_atomic(obj, # anything `torch.save` writes

@@ -29,10 +29,10 @@ from .train import TrainConfig, fit
 
 # %% auto #0
 __all__ = ['POSTERIOR_FORMAT', 'POSTERIOR_VERSION', 'MAKE_POSTERIOR', 'posterior_ranks', 'expected_coverage',
-           'binomial_standard_error', 'bootstrap_interval', 'grid_posterior', 'grid_interval', 'grid_rank',
-           'combine_log_posteriors', 'kde_log_density', 'synthetic_log_likelihood', 'population_log_posterior',
-           'binned_simulations', 'class_log_likelihoods', 'fraction_log_likelihood', 'log_bayes_factor',
-           'fit_temperature', 'calibrated_probabilities', 'embed', 'FrozenEmbedding', 'LensPosterior', 'load_posterior',
+           'binomial_standard_error', 'grid_posterior', 'grid_interval', 'grid_rank', 'combine_log_posteriors',
+           'kde_log_density', 'synthetic_log_likelihood', 'population_log_posterior', 'binned_simulations',
+           'class_log_likelihoods', 'fraction_log_likelihood', 'log_bayes_factor', 'fit_temperature',
+           'calibrated_probabilities', 'embed', 'FrozenEmbedding', 'LensPosterior', 'load_posterior',
            'posterior_from_regressor', 'train_posterior', 'plot_coverage', 'widen_samples', 'widened_ranks',
            'fit_widening', 'fit_levels', 'population_ranks', 'bayes_factor_reliability', 'plot_bayes_factors',
            'summarize', 'infer', 'add_cli', 'infer_population']
@@ -58,22 +58,6 @@ def binomial_standard_error(p: float | Tensor, # a fraction (coverage, accuracy)
     "The standard error of a fraction measured on n independent trials: sqrt(p (1 - p) / n)."
     if n < 1: raise ValueError(f"n must be a positive number of trials, got {n}")
     return (p * (1 - p) / n) ** 0.5
-
-def bootstrap_interval(statistic, # f(*arrays) -> float or tensor, e.g. the MAE, a coverage, an AUC
-                       *arrays: Tensor, # (N, ...) each, resampled together by rows
-                       n_boot: int = 1000, # resamples
-                       level: float = 0.95, # credibility of the percentile interval
-                       seed: int = 0,
-                      ) -> tuple[Tensor, Tensor]: # lower and upper bounds, shaped as the statistic
-    "The percentile bootstrap interval of a statistic of N independent rows (the rows drawn with replacement)."
-    n = len(arrays[0])
-    if any(len(a) != n for a in arrays): raise ValueError(f"the arrays have {[len(a) for a in arrays]} rows: they must have as many")
-    g = torch.Generator().manual_seed(seed)
-    rows = torch.randint(n, (n_boot, n), generator=g)
-    values = torch.stack([torch.as_tensor(statistic(*(a[i] for a in arrays)), dtype=torch.float64) for i in rows])
-    q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
-    lo, hi = values.quantile(q, 0)
-    return lo, hi
 
 # %% ../nbs/10_inference.ipynb #a409f3d6
 def grid_posterior(log_density: Tensor, # (..., G) unnormalised log density on an evenly spaced grid
@@ -252,6 +236,7 @@ class FrozenEmbedding(nn.Module):
     def train(self, mode: bool = True): return super().train(False)
     def forward(self, x: Tensor) -> Tensor: return self.net(x)
 
+# %% ../nbs/10_inference.ipynb #3904b160
 def _prior(spec: dict, device):
     from sbi.utils import BoxUniform
     low, high = (torch.tensor(spec[k], dtype=torch.float32, device=device) for k in ("low", "high"))
@@ -265,6 +250,28 @@ def _flow_builder(spec: dict):
     reference = torch.tensor([spec["low"], spec["high"]], dtype=torch.float32) # mean: the centre, std: the width / sqrt 2
     return lambda theta, x: build(reference.to(theta.device), torch.zeros(2, len(spec["param_names"]), device=x.device))
 
+def _sample_in_box(posterior, # sbi's DirectPosterior on the summaries
+                   s: Tensor, # (B, D) summaries of B lenses
+                   n: int, # samples per lens
+                   low: list, high: list, # (P,) the prior box
+                  ) -> Tensor: # (n, B, P)
+    "n samples of each lens, sbi's calls chunked, the flow's mass outside the prior's box put on its edge."
+    chunk = max(1, 2 ** 20 // n) # lenses per call: sbi warns from 2**21 samples per call, and about its memory cap
+    with warnings.catch_warnings(), torch.no_grad():
+        # nflows' LU transform (inverted when sampling sbi's flows) calls torch.triangular_solve, which torch
+        # deprecates with a UserWarning; the result is right, and the warning is not ours to fix
+        warnings.filterwarnings("ignore", message="torch.triangular_solve is deprecated", category=UserWarning)
+        # no rejection: a lens unlike the simulations can have nearly all its flow's mass outside the box, and
+        # sbi's rejection sampling then never ends; the samples outside are clamped onto the box instead
+        warnings.filterwarnings("ignore", message=".*lie outside the prior support", category=UserWarning)
+        samples = torch.cat([posterior.sample_batched((n,), x=s[i:i + chunk], show_progress_bars=False,
+                                                      reject_outside_prior=False,
+                                                      max_sampling_batch_size=max(1, 100_000 // len(s[i:i + chunk])))
+                             for i in range(0, len(s), chunk)], 1)
+    low, high = (torch.tensor(v, dtype=samples.dtype, device=samples.device) for v in (low, high))
+    return torch.maximum(torch.minimum(samples, high), low)
+
+# %% ../nbs/10_inference.ipynb #6a4a59a9
 class LensPosterior:
     "A trained per-lens posterior: preprocessing, then the CNN (the embedding network), then sbi's flow."
     def __init__(self, spec: dict, # plain data: param_names, low, high, preprocess, model, model_kwargs, in_channels, flow, ...
@@ -296,21 +303,7 @@ class LensPosterior:
                n: int = 1000, # samples per lens
               ) -> Tensor: # (n, B, P)
         "Posterior samples of every lens's parameters (the flow's mass outside the prior's box is put on its edge)."
-        s = self.summaries(images)
-        chunk = max(1, 2 ** 20 // n) # lenses per call: sbi warns from 2**21 samples per call, and about its memory cap
-        with warnings.catch_warnings(), torch.no_grad():
-            # nflows' LU transform (inverted when sampling sbi's flows) calls torch.triangular_solve, which torch
-            # deprecates with a UserWarning; the result is right, and the warning is not ours to fix
-            warnings.filterwarnings("ignore", message="torch.triangular_solve is deprecated", category=UserWarning)
-            # no rejection: a lens unlike the simulations can have nearly all its flow's mass outside the box, and
-            # sbi's rejection sampling then never ends; the samples outside are clamped onto the box instead
-            warnings.filterwarnings("ignore", message=".*lie outside the prior support", category=UserWarning)
-            samples = torch.cat([self.posterior.sample_batched((n,), x=s[i:i + chunk], show_progress_bars=False,
-                                                               reject_outside_prior=False,
-                                                               max_sampling_batch_size=max(1, 100_000 // len(s[i:i + chunk])))
-                                 for i in range(0, len(s), chunk)], 1)
-        low, high = (torch.tensor(self.spec[k], dtype=samples.dtype, device=samples.device) for k in ("low", "high"))
-        return torch.maximum(torch.minimum(samples, high), low)
+        return _sample_in_box(self.posterior, self.summaries(images), n, self.spec["low"], self.spec["high"])
 
     def state(self) -> dict:
         "Plain data (tensors, lists, dicts, numbers, strings) from which `from_state` rebuilds this posterior."
@@ -336,6 +329,7 @@ class LensPosterior:
         flow.load_state_dict(state["flow"])
         return cls(spec, net, flow, device)
 
+# %% ../nbs/10_inference.ipynb #0603530a
 def load_posterior(path: str | Path, # a file written by `LensPosterior.save`
                    device: str | torch.device | None = None,
                   ) -> LensPosterior:
@@ -362,6 +356,7 @@ def _check_theta(images, theta, param_names: list, low: list, high: list) -> Ten
         raise ValueError("theta lies outside the prior box [low, high]")
     return theta
 
+# %% ../nbs/10_inference.ipynb #fa579f17
 def posterior_from_regressor(net: nn.Module, # a trained regressor of the standardised parameters, e.g. from `load_checkpoint`
                              meta: dict, # its meta: model, model_kwargs, preprocess, targets, target_mean, target_std
                              images: Tensor, # (N, C, H, W) raw simulated images the regressor did not train on
@@ -391,6 +386,7 @@ def posterior_from_regressor(net: nn.Module, # a trained regressor of the standa
         estimator = npe.append_simulations(theta, s).train(max_num_epochs=flow_epochs, show_train_summary=False)
     return LensPosterior(spec, net, estimator, device)
 
+# %% ../nbs/10_inference.ipynb #6f7f8c2a
 def train_posterior(images: Tensor, # (N, C, H, W) simulated images
                     theta: Tensor, # (N, P) their parameters, drawn from the box prior
                     param_names: list, # P names
@@ -423,7 +419,6 @@ def train_posterior(images: Tensor, # (N, C, H, W) simulated images
                 target_mean=mean.tolist(), target_std=std.tolist())
     return posterior_from_regressor(net, meta, images[half:], theta[half:], low, high, flow, hidden_features, num_transforms,
                                     flow_epochs, device), history
-
 
 # %% ../nbs/10_inference.ipynb #f0ad57b0
 def plot_coverage(levels: Tensor, # (L,) credibility levels
@@ -547,6 +542,39 @@ def summarize(samples: Tensor, # (S, N, P) posterior samples
     q = torch.tensor([0.5, 0.16, 0.84, 0.025, 0.975], dtype=samples.dtype, device=samples.device)
     return dict(zip(("median", "lo68", "hi68", "lo95", "hi95"), samples.quantile(q, 0)))
 
+# %% ../nbs/10_inference.ipynb #92cc1d7f
+def _write_samples(out: Path, names: list, samples: Tensor, stats: dict, truth: dict):
+    "samples.h5 (a group per parameter: samples (N, S), the summary statistics, the truth if known) and summary.csv."
+    with h5py.File(out / "samples.h5", "w") as f:
+        for p, name in enumerate(names):
+            group = f.create_group(name)
+            group["samples"] = samples[..., p].T.cpu().numpy()
+            for k, v in stats.items(): group[k] = v[:, p].cpu().numpy()
+            if name in truth: group["truth"] = truth[name]
+    with open(out / "summary.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["lens", "parameter", *stats, "truth"])
+        for i in range(samples.shape[1]):
+            for p, name in enumerate(names):
+                writer.writerow([i, name, *(f"{v[i, p].item():.6g}" for v in stats.values()),
+                                 f"{truth[name][i]:.6g}" if name in truth else ""])
+
+def _infer_plots(out: Path, samples: Tensor, names: list, spec: dict, coverage: Tensor | None, levels: Tensor | None,
+                 known: list):
+    "corner_lens0.png (sbi's pairplot of the first lens) and, with truths, coverage.png."
+    import matplotlib
+    import matplotlib.pyplot as plt
+    from sbi.analysis import pairplot
+    with matplotlib.rc_context({"figure.max_open_warning": 0}):
+        fig, _ = pairplot(samples[:, 0].cpu(), labels=names, limits=list(zip(spec["low"], spec["high"])), figsize=(6, 6))
+        fig.savefig(out / "corner_lens0.png", dpi=100)
+        plt.close(fig)
+        if coverage is not None:
+            ax = plot_coverage(levels, coverage, [names[p] for p in known])
+            ax.figure.savefig(out / "coverage.png", dpi=100, bbox_inches="tight")
+            plt.close(ax.figure)
+
+# %% ../nbs/10_inference.ipynb #0a6f1c03
 def infer(posterior: LensPosterior | str | Path, # a posterior, or the file it was saved to
           data: str | Path, # a DeepLense HDF5 file of lenses
           out: str | Path, # directory for samples.h5, summary.csv and the plots
@@ -564,19 +592,7 @@ def infer(posterior: LensPosterior | str | Path, # a posterior, or the file it w
         samples = torch.cat([posterior.sample(torch.from_numpy(f["images"][i:i + batch_size]), n_samples)
                              for i in range(0, info.n, batch_size)], 1)
     stats = summarize(samples)
-    with h5py.File(out / "samples.h5", "w") as f:
-        for p, name in enumerate(names):
-            group = f.create_group(name)
-            group["samples"] = samples[..., p].T.cpu().numpy()
-            for k, v in stats.items(): group[k] = v[:, p].cpu().numpy()
-            if name in truth: group["truth"] = truth[name]
-    with open(out / "summary.csv", "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["lens", "parameter", *stats, "truth"])
-        for i in range(info.n):
-            for p, name in enumerate(names):
-                writer.writerow([i, name, *(f"{v[i, p].item():.6g}" for v in stats.values()),
-                                 f"{truth[name][i]:.6g}" if name in truth else ""])
+    _write_samples(out, names, samples, stats, truth)
     result = dict(stats)
     known = [p for p, k in enumerate(names) if k in truth]
     if known:
@@ -584,21 +600,10 @@ def infer(posterior: LensPosterior | str | Path, # a posterior, or the file it w
         ok = torch.isfinite(t).all(1)
         levels = torch.linspace(0, 1, 21, dtype=samples.dtype, device=samples.device)
         result["coverage"] = expected_coverage(posterior_ranks(samples[:, ok][..., known], t[ok]), levels)
-    if plots:
-        import matplotlib
-        import matplotlib.pyplot as plt
-        from sbi.analysis import pairplot
-        with matplotlib.rc_context({"figure.max_open_warning": 0}):
-            fig, _ = pairplot(samples[:, 0].cpu(), labels=names, limits=list(zip(posterior.spec["low"], posterior.spec["high"])),
-                              figsize=(6, 6))
-            fig.savefig(out / "corner_lens0.png", dpi=100)
-            plt.close(fig)
-            if "coverage" in result:
-                ax = plot_coverage(levels, result["coverage"], [names[p] for p in known])
-                ax.figure.savefig(out / "coverage.png", dpi=100, bbox_inches="tight")
-                plt.close(ax.figure)
+    if plots: _infer_plots(out, samples, names, posterior.spec, result.get("coverage"), levels if known else None, known)
     return result
 
+# %% ../nbs/10_inference.ipynb #638500f2
 def _run_infer(args) -> int:
     infer(args.model, args.data, args.out, n_samples=args.samples, batch_size=args.batch_size, plots=not args.no_plots)
     if args.population:

@@ -6,13 +6,16 @@
 from __future__ import annotations
 
 import math
+import warnings
+from typing import NamedTuple
 
 import numpy as np
 
 # %% auto #0
 __all__ = ['threshold_counts', 'roc_curve', 'roc_auc', 'precision_recall_curve', 'average_precision', 'tpr_at_false_positives',
            'tpr0', 'tpr10', 'check_probs', 'one_vs_rest_auc', 'accuracy', 'confusion_matrix', 'reliability',
-           'expected_calibration_error', 'classification_metrics', 'binned_metrics', 'confident_mistakes']
+           'expected_calibration_error', 'classification_metrics', 'binned_metrics', 'bootstrap_counts',
+           'weighted_macro_auc', 'Bootstrap', 'bootstrap', 'confident_mistakes']
 
 # %% ../nbs/06b_metrics.ipynb #29e79c33
 def _check_binary(labels, scores) -> tuple[np.ndarray, np.ndarray]:
@@ -193,6 +196,80 @@ def binned_metrics(labels, # (N,) class indices
                 center=[float(np.median(values[r])) if r.any() else math.nan for r in rows],
                 accuracy=[accuracy(labels[r], probs[r]) if r.any() else math.nan for r in rows],
                 auc_macro=[one_vs_rest_auc(labels[r | ~applies], probs[r | ~applies])["macro"] if r.any() else math.nan for r in rows])
+
+# %% ../nbs/06b_metrics.ipynb #70c932d9
+def bootstrap_counts(n: int, # rows
+                     n_boot: int = 1000, # resamples
+                     seed: int | np.random.Generator = 0, # or a generator to continue (independent draws across calls)
+                     strata=None, # (n,) a class per row: resample within each class, keeping its size (None: all rows)
+                    ) -> np.ndarray: # (n_boot, n) int64
+    "How many times each of `n` rows is drawn in each of `n_boot` resamples with replacement (within each stratum)."
+    if n < 1: raise ValueError(f"the bootstrap needs at least one row, got n = {n}")
+    rng = np.random.default_rng(seed)
+    if strata is None: return rng.multinomial(n, np.full(n, 1 / n), size=n_boot)
+    strata = np.asarray(strata)
+    if strata.shape != (n,): raise ValueError(f"strata must have shape ({n},), got {strata.shape}")
+    counts = np.zeros((n_boot, n), dtype=np.int64)
+    for s in np.unique(strata):
+        rows = np.flatnonzero(strata == s)
+        counts[:, rows] = rng.multinomial(len(rows), np.full(len(rows), 1 / len(rows)), size=n_boot)
+    return counts
+
+# %% ../nbs/06b_metrics.ipynb #5a7fe6e3
+def weighted_macro_auc(labels, # (N,) class indices
+                       probs, # (N, K) class probabilities
+                       weights=None, # (B, N) weight of each row in each of B weightings, e.g. `bootstrap_counts`; None: ones
+                      ) -> np.ndarray: # (B,) NaN where no class has both positives and negatives
+    "Macro one-vs-rest AUC with row weights, every weighting at once (one sort per class; ties count one half)."
+    labels, probs = check_probs(labels, probs)
+    weights = np.ones((1, len(labels))) if weights is None else np.asarray(weights, dtype=np.float64)
+    if weights.ndim != 2 or weights.shape[1] != len(labels):
+        raise ValueError(f"weights must have shape (B, {len(labels)}), got {weights.shape}")
+    aucs = []
+    for k in range(probs.shape[1]):
+        order = np.argsort(probs[:, k], kind="stable")
+        starts = np.flatnonzero(np.r_[True, np.diff(probs[order, k]) > 0]) # ties share a score: half a pair each
+        w, positive = weights[:, order], labels[order] == k
+        pos, neg = (np.add.reduceat(w * m, starts, axis=1) for m in (positive, ~positive))
+        below = np.cumsum(neg, 1) - neg
+        with np.errstate(invalid="ignore", divide="ignore"):
+            aucs.append((pos * (below + neg / 2)).sum(1) / (pos.sum(1) * neg.sum(1)))
+    aucs = np.stack(aucs, 1)
+    finite = np.isfinite(aucs)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(finite.any(1), np.where(finite, aucs, 0).sum(1) / finite.sum(1), np.nan)
+
+# %% ../nbs/06b_metrics.ipynb #c3702157
+class Bootstrap(NamedTuple):
+    "A statistic, its percentile bootstrap interval and its replicates."
+    value: np.ndarray # the statistic of the rows as given
+    low: np.ndarray # lower bound of the percentile interval (NaN replicates left out; NaN if all are)
+    high: np.ndarray # upper bound
+    replicates: np.ndarray # (n_boot, ...) the statistic of each resample
+
+def bootstrap(statistic, # f(*arrays) -> float or array; with `weighted`, f(*arrays, weights=(B, N) counts) -> (B, ...)
+              *arrays, # (N, ...) each, numpy arrays or torch tensors, resampled together by rows
+              n_boot: int = 1000, # resamples
+              level: float = 0.95, # credibility of the percentile interval
+              seed: int | np.random.Generator = 0, # or a generator to continue (independent draws across calls)
+              strata=None, # (N,) a class per row: resample within each class, keeping its size (None: all rows)
+              weighted: bool = False, # the statistic takes row weights: all resamples in one call
+             ) -> Bootstrap:
+    "The percentile bootstrap of a statistic of N independent rows: its value, interval and replicates."
+    n = len(arrays[0])
+    if any(len(a) != n for a in arrays): raise ValueError(f"the arrays have {[len(a) for a in arrays]} rows: they must have as many")
+    counts = bootstrap_counts(n, n_boot, seed, strata)
+    as_array = lambda x: np.asarray(x, dtype=np.float64)[()] # a scalar statistic as a numpy float
+    if weighted:
+        value, replicates = as_array(statistic(*arrays, weights=np.ones((1, n))))[0], as_array(statistic(*arrays, weights=counts))
+    else:
+        value = as_array(statistic(*arrays))
+        replicates = np.stack([as_array(statistic(*(a[rows] for a in arrays))) for rows in
+                               (np.repeat(np.arange(n), c) for c in counts)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning) # all replicates NaN: a NaN interval
+        low, high = np.nanpercentile(replicates, [50 * (1 - level), 50 * (1 + level)], axis=0)
+    return Bootstrap(value, low, high, replicates)
 
 # %% ../nbs/06b_metrics.ipynb #32bd0733
 def confident_mistakes(labels, # (N,) class indices

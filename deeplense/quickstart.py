@@ -12,7 +12,7 @@ import shlex
 import shutil
 import string
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -185,6 +185,7 @@ def _image(path: str, alt: str) -> str: return f"![{alt}]({path})"
 def _count(n: int, one: str, many: str) -> str: return f"{n:,} {one if n == 1 else many}"
 def _load(values) -> str: return "/".join(f"{v:.1f}" for v in values) if values else "unknown"
 
+# %% ../nbs/13_quickstart.ipynb #818329aa
 REPORT_TEMPLATE = """\
 # DeepLense quickstart
 
@@ -372,6 +373,75 @@ def _examples(data: Path, class_names: list, per_class: int = 4) -> Figure:
 def _label(name: str, kwargs: dict) -> str:
     return f"ResNet-18, width {kwargs.get('width', 64)}" if name == "resnet18" else f"{name.upper()}-equivariant CNN"
 
+def _check_args(scale: str, seed: int, threads: int | None):
+    "A ValueError naming the argument unless `scale` is a key of SCALES, `seed` an integer >= 0 and `threads` >= 1."
+    if scale not in SCALES: raise unknown_name_error("scale", scale, SCALES)
+    _check_int("seed", seed, 0)
+    if threads is not None: _check_int("threads", threads, 1)
+
+def _note_if_busy(dev: torch.device, threads: int | None):
+    "Print a note when torch would use every core of a CPU that is busier than its cores (--threads 1 is then faster)."
+    load, cores = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0, os.cpu_count() or 1
+    if threads is None and dev.type == "cpu" and load > cores:
+        print(f"note: this machine is busy (load average {load:.1f} on {cores} cores); torch's threads then wait for each "
+              f"other, and --threads 1 can be many times faster", flush=True)
+
+def _simulate(out: Path, s, seed: int, dev: torch.device, progress: bool) -> tuple[Path, list, np.ndarray, dict]:
+    "Simulate the data set and draw its examples; (the file, its class names, its labels, the split fit_h5 makes with `seed`)."
+    data, config = out / "data" / "model_ii.h5", preset("model_ii", {"n_pix": s.n_pix})
+    simulate_to_h5(config, s.n_images, data, seed=seed, device=dev, progress=progress, compile=False)
+    labels = LensDataset(data).labels
+    split = split_indices(labels, DEFAULT_FRACTIONS, seed) # the split fit_h5 makes with this seed
+    _examples(data, config.classes).savefig(out / "examples.png", dpi=90)
+    return data, config.classes, labels, split
+
+def _train_network(out: Path, data: Path, name: str, kwargs: dict, epochs: int, s, seed: int, dev: torch.device,
+                   progress: bool) -> dict:
+    "Train network `name` into out/name, draw its curves (training.png); its history."
+    import matplotlib.pyplot as plt
+    train = TrainConfig(epochs=epochs, batch_size=s.batch_size, lr=s.lr, preprocess={"name": "standardize"},
+                        augment={"dihedral": True}, seed=seed, device=str(dev), progress=progress)
+    history = fit_h5(data, name, out / name, train, kwargs, fractions=DEFAULT_FRACTIONS)
+    fig = plot_history(history)
+    fig.savefig(out / name / "training.png", dpi=90)
+    plt.close(fig)
+    return history
+
+# %% ../nbs/13_quickstart.ipynb #c16be89f
+def _evaluate_networks(out: Path, data: Path, nets: dict, split: dict, classes: list, s, dev: torch.device,
+                       progress: bool) -> dict:
+    "Evaluate every network on the test rows (out/name/evaluation) and draw their rotation errors; name -> summary fields."
+    metrics, fields = {}, {}
+    for name in nets:
+        model, meta = load_checkpoint(out / name / "best.pt", dev)
+        if not np.array_equal(np.sort(np.asarray(meta["test_indices"])), split["test"]):
+            raise RuntimeError("the checkpoint's test rows differ from the quickstart's split") # a bug, not user input
+        m = metrics[name] = evaluate(model, data, out / name / "evaluation", meta, indices="test",
+                                     params=["log10_axion_mass", "subhalo_mass_total"], device=dev,
+                                     n_equivariance=s.n_equivariance, angle_step=s.angle_step, progress=progress)
+        fields[name] = dict(parameters=count_parameters(model), auc_macro=m["auc_macro"], auc_micro=m["auc_micro"],
+                            accuracy=m["accuracy"], auc_per_class=dict(zip(classes, m["auc_per_class"])),
+                            metrics=f"{name}/evaluation/metrics.json")
+    errors = {_label(n, nets[n][0]): metrics[n]["rotation_error"]["max_abs_logit_change"] for n in nets}
+    plot_equivariance(metrics["resnet18"]["rotation_error"]["angles"], errors).savefig(out / "equivariance.png", dpi=90)
+    return fields
+
+def _infer_fraction(out: Path, data: Path, labels: np.ndarray, split: dict, classes: list, s, seed: int,
+                    dev: torch.device) -> dict:
+    "The axion fraction and Bayes factors from the ResNet's tempered probabilities (inference.png); the summary's `inference`."
+    model, meta = load_checkpoint(out / "resnet18" / "best.pt", dev)
+    log_probs = {k: predict(model, LensDataset(data, split[k]), meta, device=dev).double().clamp_min(1e-300).log().cpu()
+                 for k in ("val", "test")} # logits up to a constant per image, which softmax ignores
+    temperature = fit_temperature(log_probs["val"], torch.as_tensor(labels[split["val"]]))
+    prior = torch.as_tensor(np.bincount(labels[split["train"]], minlength=len(classes)) / len(split["train"]))
+    infer = lambda T: dark_matter_inference(calibrated_probabilities(log_probs["test"], T), labels[split["test"]],
+                                            classes, prior, s.axion_fraction, seed)
+    result, raw = infer(temperature), infer(1.0)
+    plot_dark_matter(result, raw).savefig(out / "inference.png", dpi=90)
+    return dict(network="resnet18", temperature=temperature, train_prior=prior.tolist(), **result,
+                uncalibrated={k: v for k, v in raw["fraction"].items() if k not in ("grid", "density")})
+
+# %% ../nbs/13_quickstart.ipynb #b01963da
 def quickstart(out: str | Path = "quickstart", # the report folder: new, empty, or an earlier report (with `overwrite`)
                scale: str = "default", # a key of SCALES: "default" (minutes on a CPU) or "test" (seconds)
                seed: int = 0, # of the simulation, the split, the training and the mock sample
@@ -381,16 +451,10 @@ def quickstart(out: str | Path = "quickstart", # the report folder: new, empty, 
                progress: bool = True, # progress bars, a line per stage, the figures at the end
               ) -> dict: # the summary written to out/summary.json
     "Simulate, train a ResNet and an equivariant CNN, evaluate them, infer the axion fraction, write a report to `out`."
-    import matplotlib.pyplot as plt
-    if scale not in SCALES: raise unknown_name_error("scale", scale, SCALES)
-    _check_int("seed", seed, 0)
-    if threads is not None: _check_int("threads", threads, 1)
+    _check_args(scale, seed, threads)
     s, dev = SCALES[scale], get_device(device)
     out = prepare_out(out, overwrite)
-    load, cores = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0, os.cpu_count() or 1
-    if progress and threads is None and dev.type == "cpu" and load > cores:
-        print(f"note: this machine is busy (load average {load:.1f} on {cores} cores); torch's threads then wait for each "
-              f"other, and --threads 1 can be many times faster", flush=True)
+    if progress: _note_if_busy(dev, threads)
     previous_threads = torch.get_num_threads()
     if threads is not None: torch.set_num_threads(threads)
     try:
@@ -398,54 +462,23 @@ def quickstart(out: str | Path = "quickstart", # the report folder: new, empty, 
                        config=asdict(s), hardware=hardware(dev), equivariant=s.equivariant,
                        started=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
         nets = {"resnet18": (s.resnet_kwargs, s.resnet_epochs), s.equivariant: (s.equivariant_kwargs, s.equivariant_epochs)}
-        stages, data = _Stages(5, progress), out / "data" / "model_ii.h5"
+        stages = _Stages(5, progress)
         with stages(f"simulate {s.n_images:,} model_ii lenses of {s.n_pix}x{s.n_pix} pixels"):
-            config = preset("model_ii", {"n_pix": s.n_pix})
-            simulate_to_h5(config, s.n_images, data, seed=seed, device=dev, progress=progress, compile=False)
-            labels = LensDataset(data).labels
-            split = split_indices(labels, DEFAULT_FRACTIONS, seed) # the split fit_h5 makes with this seed
-            _examples(data, config.classes).savefig(out / "examples.png", dpi=90)
-        summary["data"] = dict(file="data/model_ii.h5", n_images=s.n_images, n_pix=s.n_pix, class_names=config.classes,
+            data, classes, labels, split = _simulate(out, s, seed, dev, progress)
+        summary["data"] = dict(file="data/model_ii.h5", n_images=s.n_images, n_pix=s.n_pix, class_names=classes,
                                megabytes=data.stat().st_size / 1e6, **{f"n_{k}": len(v) for k, v in split.items()})
-        train = TrainConfig(batch_size=s.batch_size, lr=s.lr, preprocess={"name": "standardize"}, augment={"dihedral": True},
-                            seed=seed, device=str(dev), progress=progress)
         summary["networks"] = {}
         for name, (kwargs, epochs) in nets.items():
             with stages(f"train the {_label(name, kwargs)} for {_count(epochs, 'epoch', 'epochs')} on {len(split['train']):,} images"):
-                history = fit_h5(data, name, out / name, replace(train, epochs=epochs), kwargs, fractions=DEFAULT_FRACTIONS)
-                fig = plot_history(history)
-                fig.savefig(out / name / "training.png", dpi=90)
-                plt.close(fig)
+                history = _train_network(out, data, name, kwargs, epochs, s, seed, dev, progress)
             summary["networks"][name] = dict(label=_label(name, kwargs), model_kwargs=kwargs, epochs=epochs,
                                              train_seconds=stages.done[-1]["seconds"],
                                              best_epoch=int(np.argmax(history["val_auc"])) + 1, val_auc=max(history["val_auc"]))
         with stages("evaluate both networks on the test images"):
-            metrics = {}
-            for name in nets:
-                model, meta = load_checkpoint(out / name / "best.pt", dev)
-                if not np.array_equal(np.sort(np.asarray(meta["test_indices"])), split["test"]):
-                    raise RuntimeError("the checkpoint's test rows differ from the quickstart's split") # a bug, not user input
-                m = metrics[name] = evaluate(model, data, out / name / "evaluation", meta, indices="test",
-                                             params=["log10_axion_mass", "subhalo_mass_total"], device=dev,
-                                             n_equivariance=s.n_equivariance, angle_step=s.angle_step, progress=progress)
-                summary["networks"][name] |= dict(parameters=count_parameters(model), auc_macro=m["auc_macro"],
-                                                  auc_micro=m["auc_micro"], accuracy=m["accuracy"],
-                                                  auc_per_class=dict(zip(config.classes, m["auc_per_class"])),
-                                                  metrics=f"{name}/evaluation/metrics.json")
-            errors = {_label(n, nets[n][0]): metrics[n]["rotation_error"]["max_abs_logit_change"] for n in nets}
-            plot_equivariance(metrics["resnet18"]["rotation_error"]["angles"], errors).savefig(out / "equivariance.png", dpi=90)
+            for name, fields in _evaluate_networks(out, data, nets, split, classes, s, dev, progress).items():
+                summary["networks"][name] |= fields
         with stages("infer the fraction of axion lenses from the ResNet's probabilities"):
-            model, meta = load_checkpoint(out / "resnet18" / "best.pt", dev)
-            log_probs = {k: predict(model, LensDataset(data, split[k]), meta, device=dev).double().clamp_min(1e-300).log().cpu()
-                         for k in ("val", "test")} # logits up to a constant per image, which softmax ignores
-            temperature = fit_temperature(log_probs["val"], torch.as_tensor(labels[split["val"]]))
-            prior = torch.as_tensor(np.bincount(labels[split["train"]], minlength=len(config.classes)) / len(split["train"]))
-            infer = lambda T: dark_matter_inference(calibrated_probabilities(log_probs["test"], T), labels[split["test"]],
-                                                    config.classes, prior, s.axion_fraction, seed)
-            result, raw = infer(temperature), infer(1.0)
-            plot_dark_matter(result, raw).savefig(out / "inference.png", dpi=90)
-        summary["inference"] = dict(network="resnet18", temperature=temperature, train_prior=prior.tolist(), **result,
-                                    uncalibrated={k: v for k, v in raw["fraction"].items() if k not in ("grid", "density")})
+            summary["inference"] = _infer_fraction(out, data, labels, split, classes, s, seed, dev)
         summary |= dict(stages=stages.done, total_seconds=stages.elapsed,
                         finished=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
         summary["hardware"]["load_average_end"] = hardware(dev)["load_average"]

@@ -30,7 +30,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .core import check_file, get_device, make_generator
-from .formats import H5Writer, output_lock, read_info
+from .formats import H5Writer, output_lock, read_info, written_summary
 from .lensing import (add_noise, background_rms, convolve, einstein_radius, gaussian_psf_kernel, gaussian_ring,
                                line_mass_deflection, magnitude_to_amplitude, point_mass_deflection, point_sources, render_image,
                                sersic_ellipse, sersic_total_flux, shear_deflection, sie_deflection, spiral_arms)
@@ -44,7 +44,7 @@ __all__ = ['HOST_PARAMS', 'SUBHALO_PARAMS', 'VORTEX_PARAMS', 'SURVEY_PARAMS', 'C
            'annulus_host_mass', 'mean_subhalo_mass', 'sample_subhalos', 'sample_vortex', 'sample_instrument',
            'sample_mask', 'band_fluxes', 'sample_survey', 'sample_params', 'param_names', 'render_images',
            'lensed_source_stats', 'simulate_batch', 'check_seed', 'batch_generator', 'SimulationJob', 'simulate_to_h5',
-           'load_config', 'parse_override', 'written_summary', 'run_simulate', 'add_cli']
+           'load_config', 'parse_override', 'run_simulate', 'add_cli']
 
 # %% ../nbs/02_simulate.ipynb #1a306917
 def power_law_masses(u: Tensor, # uniform draws in [0, 1)
@@ -788,14 +788,6 @@ def parse_override(text: str, # FIELD=VALUE, e.g. subhalos.shmf_slope=-1.9
     key, value = text.split("=", 1)
     try: return key.strip(), json.loads(value)
     except json.JSONDecodeError: return key.strip(), value
-
-def written_summary(path: str | Path, # a DeepLense HDF5 file just written
-                    seconds: float, # how long writing it took
-                   ) -> str:
-    "One line on a written data set: its images, their shape and classes, its size and the time it took."
-    info, size = read_info(path), Path(path).stat().st_size
-    return (f"wrote {path}: {info.n:,} images of {'x'.join(map(str, info.image_shape))} pixels ({', '.join(info.class_names)}), "
-            f"{size / 1e6:.1f} MB in {seconds:.0f} s")
 
 def run_simulate(args: argparse.Namespace) -> int:
     "Run `deeplense simulate` from parsed arguments."

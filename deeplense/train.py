@@ -85,19 +85,7 @@ class TrainConfig:
     device: str | None = option(None, "cpu, cuda, cuda:1, mps, ...; default: CUDA, then MPS, then CPU")
     progress: bool = option(True, "show progress bars")
 
-    def __post_init__(self):
-        for f in fields(self):
-            choices = f.metadata["choices"]
-            if choices and getattr(self, f.name) not in choices:
-                raise unknown_name_error(f.name, getattr(self, f.name), choices)
-        for name in ("epochs", "batch_size", "step_epochs"):
-            if int(getattr(self, name)) < 1: raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("lr", "weight_decay", "momentum", "grad_clip", "patience", "workers"):
-            if getattr(self, name) < 0: raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
-        if not 0 <= self.label_smoothing < 1: raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if not 0 < self.warmup < 1: raise ValueError(f"warmup must be in (0, 1), got {self.warmup}")
-        if self.init is None and (self.freeze_backbone or self.init_sha256 is not None):
-            raise ValueError(f"{'freeze_backbone' if self.freeze_backbone else 'init_sha256'} needs init, the checkpoint to start from")
+    def __post_init__(self): _check_config(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -106,6 +94,22 @@ class TrainConfig:
         unknown = [k for k in d if k not in names]
         if unknown: raise unknown_name_error("TrainConfig field", unknown, names)
         return cls(**d)
+
+# %% ../nbs/07_train.ipynb #2c0d4c4f
+def _check_config(c: TrainConfig):
+    "A ValueError naming the field unless every field of `c` is one of its choices and in its range."
+    for f in fields(c):
+        choices = f.metadata["choices"]
+        if choices and getattr(c, f.name) not in choices:
+            raise unknown_name_error(f.name, getattr(c, f.name), choices)
+    for name in ("epochs", "batch_size", "step_epochs"):
+        if int(getattr(c, name)) < 1: raise ValueError(f"{name} must be at least 1, got {getattr(c, name)}")
+    for name in ("lr", "weight_decay", "momentum", "grad_clip", "patience", "workers"):
+        if getattr(c, name) < 0: raise ValueError(f"{name} must not be negative, got {getattr(c, name)}")
+    if not 0 <= c.label_smoothing < 1: raise ValueError(f"label_smoothing must be in [0, 1), got {c.label_smoothing}")
+    if not 0 < c.warmup < 1: raise ValueError(f"warmup must be in (0, 1), got {c.warmup}")
+    if c.init is None and (c.freeze_backbone or c.init_sha256 is not None):
+        raise ValueError(f"{'freeze_backbone' if c.freeze_backbone else 'init_sha256'} needs init, the checkpoint to start from")
 
 # %% ../nbs/07_train.ipynb #647c30d6
 DEFAULT_MODEL = ("resnet18", {"width": 11}) # the network `fit_h5` builds when none is named: 0.33 M parameters, fast on CPUs
@@ -311,6 +315,7 @@ def init_weights(model: nn.Module, # the network to start, built for the new run
                 epoch=ckpt.get("epoch"), preprocess=old.get("preprocess"), head=head, head_replaced=bool(reasons),
                 head_note=note)
 
+# %% ../nbs/07_train.ipynb #9cd9563b
 def _start_from(model: nn.Module, c: TrainConfig, meta: dict, show: bool) -> tuple[TrainConfig, dict]:
     "Load `c.init` into `model`; returns the config with its path, hash and (unless given) preprocessing, and what was done."
     info = init_weights(model, c.init, c.task, _output_names(meta, c.task), c.init_sha256)
@@ -343,7 +348,6 @@ def _backbone_eval(model: nn.Module, head: str):
     with torch.no_grad(): # e2cnn's eval mode expands the filters
         for name, m in model.named_modules():
             if name not in holders and name.rpartition(".")[0] in holders: m.eval()
-
 
 # %% ../nbs/07_train.ipynb #43ca986e
 def _open_run(model: nn.Module, c: TrainConfig, out: Path | None, resume: bool, meta: dict, show: bool) -> tuple:
@@ -461,6 +465,55 @@ def plot_history(history: dict, # as returned by `fit` or `read_history`
         plt.close(fig)
     return fig
 
+# %% ../nbs/07_train.ipynb #3ddec8dc
+def _process(c: TrainConfig) -> tuple[int, int, torch.device]:
+    "This process's rank, the number of processes (torchrun) and its device (the config's, else under torchrun the rank's GPU)."
+    rank, world = init_distributed()
+    device = get_device(c.device)
+    if device.type == "cuda": torch.cuda.set_device(device)
+    return rank, world, device
+
+def _start_state(ckpt: dict | None, model: nn.Module, optimizer, scaler, generators: list, ends: list, c: TrainConfig,
+                 steps: int, rank: int, out: Path | None) -> tuple[dict, object]:
+    "The state and scheduler a run starts with: a new run's, or those of `ckpt` (last.pt), whose history.csv is rewritten."
+    if ckpt is None: return dict(epoch=0, best=None, bad_epochs=0, history={}), None
+    state, scheduler = _restore(ckpt, model, optimizer, scaler, generators, ends, c, steps, rank)
+    if rank == 0: _write_history(out, state["history"]) # a row written after the checkpoint was not goes
+    return state, scheduler
+
+def _target_stats(train_data: Dataset) -> dict:
+    "The mean and standard deviation of a training set's regression targets (meta's `target_mean`, `target_std`)."
+    y = (train_data.targets.double() if isinstance(train_data, LensDataset) else
+         torch.stack([torch.as_tensor(train_data[i][1], dtype=torch.float64).reshape(-1) for i in range(len(train_data))]))
+    return dict(target_mean=y.mean(0).tolist(), target_std=y.std(0).clamp_min(1e-12).tolist())
+
+def _val_metrics(model: nn.Module, val_loader, c: TrainConfig, device: torch.device, preprocess: Callable, amp: bool,
+                 world: int, mean: Tensor, std: Tensor) -> dict:
+    "The `val_` columns of an epoch's history row (the outputs of every process gathered)."
+    o, t = _outputs(model, val_loader, device, preprocess, amp)
+    return {f"val_{k}": v for k, v in _metrics(c.task, _gather_cat(o, world), _gather_cat(t, world),
+                                                c.label_smoothing, mean, std).items()}
+
+def _append_row(history: dict, row: dict, last: Path | None):
+    "Append an epoch's row to the history, after stopping the run if its training or validation loss is not finite."
+    bad = [k for k in ("train_loss", "val_loss") if k in row and not math.isfinite(row[k])]
+    if bad: _diverged(f"{bad[0]} is {row[bad[0]]} after epoch {row['epoch']}", last)
+    for k, v in row.items(): history.setdefault(k, []).append(v)
+
+def _next_state(state: dict, row: dict, monitor: str, sign: int) -> tuple[dict, bool]:
+    "The run's state after the epoch of history `row`, and whether the monitored metric improved (sign 1: higher is better)."
+    improved = state["best"] is None or not math.isfinite(state["best"]) or sign * row[monitor] > sign * state["best"]
+    return dict(epoch=row["epoch"], best=row[monitor] if improved else state["best"],
+                bad_epochs=0 if improved else state["bad_epochs"] + 1, history=state["history"]), improved
+
+def _last_checkpoint(model: nn.Module, optimizer, scheduler, scaler, rng: list, c: TrainConfig, meta: dict, monitor: str,
+                     ends: list, state: dict) -> dict:
+    "What last.pt holds: everything an exact resume needs."
+    return dict(format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, deeplense_version=__version__,
+                model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                scaler=scaler.state_dict(), rng=rng, config=asdict(c), meta=meta, monitor=monitor,
+                schedule_ends=ends, **state)
+
 # %% ../nbs/07_train.ipynb #994f2275
 def fit(model: nn.Module, # any network: (B, C, H, W) -> (B, n_outputs)
         train_data: Dataset, # items (image, target): class index or (T,) parameters
@@ -477,34 +530,24 @@ def fit(model: nn.Module, # any network: (B, C, H, W) -> (B, n_outputs)
     if c.task == "auto": raise ValueError("fit needs an explicit task: binary, multiclass or regression")
     if len(train_data) == 0: raise ValueError("the training set is empty")
     monitor, sign = _monitor(c, val_data is not None)
-    rank, world = init_distributed()
-    device = get_device(c.device) # None: under torchrun, the rank's GPU
-    if device.type == "cuda": torch.cuda.set_device(device)
+    rank, world, device = _process(c)
     show, amp, out = c.progress and rank == 0, c.amp and device.type == "cuda", Path(out) if out is not None else None
     last = out / "last.pt" if out is not None else None
     ckpt, c, meta, ends = _open_run(model, c, out, resume, dict(meta or {}), show)
     head = _freeze_backbone(model) if c.freeze_backbone else None
     meta |= dict(task=c.task, preprocess=c.preprocess)
-    if c.task == "regression" and "target_mean" not in meta:
-        y = (train_data.targets.double() if isinstance(train_data, LensDataset) else
-             torch.stack([torch.as_tensor(train_data[i][1], dtype=torch.float64).reshape(-1) for i in range(len(train_data))]))
-        meta |= dict(target_mean=y.mean(0).tolist(), target_std=y.std(0).clamp_min(1e-12).tolist())
+    if c.task == "regression" and "target_mean" not in meta: meta |= _target_stats(train_data)
     mean, std = _standardisation(meta, device)
     preprocess, augment = _transforms(c.preprocess, c.augment)
-
     loader, sampler, generators = _train_loader(train_data, c, rank, world, device)
     val_loader = None if val_data is None else DataLoader(
         Subset(val_data, range(rank, len(val_data), world)), c.batch_size, num_workers=c.workers)
     model.to(device)
     optimizer, scaler = _optimizer(model, c), torch.amp.GradScaler(device.type, enabled=amp)
-    state, scheduler = dict(epoch=0, best=None, bad_epochs=0, history={}), None
-    if ckpt is not None:
-        state, scheduler = _restore(ckpt, model, optimizer, scaler, generators, ends, c, len(loader), rank)
-        if rank == 0: _write_history(out, state["history"]) # a row written after the checkpoint was not goes
+    state, scheduler = _start_state(ckpt, model, optimizer, scaler, generators, ends, c, len(loader), rank, out)
     net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if world > 1 else model
     history = state["history"]
     transform = lambda x: augment(preprocess(x), generator=generators[0])
-
     try:
         for epoch in tqdm(range(state["epoch"], c.epochs), desc="epochs", disable=not show, initial=state["epoch"], total=c.epochs):
             if c.patience and state["bad_epochs"] >= c.patience: break
@@ -518,23 +561,13 @@ def fit(model: nn.Module, # any network: (B, C, H, W) -> (B, n_outputs)
                                             epoch, world, last, show)
             seconds = time.perf_counter() - start
             row = dict(epoch=epoch + 1, lr=lr) | {f"train_{k}": v for k, v in _metrics(c.task, outputs, targets, c.label_smoothing, mean, std).items()}
-            if val_loader is not None:
-                o, t = _outputs(model, val_loader, device, preprocess, amp)
-                row |= {f"val_{k}": v for k, v in _metrics(c.task, _gather_cat(o, world), _gather_cat(t, world),
-                                                            c.label_smoothing, mean, std).items()}
+            if val_loader is not None: row |= _val_metrics(model, val_loader, c, device, preprocess, amp, world, mean, std)
             row |= dict(time=time.perf_counter() - start, images_per_s=len(outputs) / seconds)
-            bad = [k for k in ("train_loss", "val_loss") if k in row and not math.isfinite(row[k])]
-            if bad: _diverged(f"{bad[0]} is {row[bad[0]]} after epoch {epoch + 1}", last)
-            for k, v in row.items(): history.setdefault(k, []).append(v)
-            improved = state["best"] is None or not math.isfinite(state["best"]) or sign * row[monitor] > sign * state["best"]
-            state = dict(epoch=epoch + 1, best=row[monitor] if improved else state["best"],
-                         bad_epochs=0 if improved else state["bad_epochs"] + 1, history=history)
+            _append_row(history, row, last)
+            state, improved = _next_state(state, row, monitor, sign)
             rng = _gather(_rng_state(*generators), world)
             if rank == 0 and out is not None:
-                _save_epoch(out, dict(format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, deeplense_version=__version__,
-                                      model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                                      scaler=scaler.state_dict(), rng=rng, config=asdict(c), meta=meta, monitor=monitor,
-                                      schedule_ends=ends, **state), improved)
+                _save_epoch(out, _last_checkpoint(model, optimizer, scheduler, scaler, rng, c, meta, monitor, ends, state), improved)
             if callback is not None: callback(history)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(_interrupted(state["epoch"], c.epochs, last, resume_with)) from None
@@ -592,6 +625,7 @@ def resolve_task(task: str, # TrainConfig.task; "auto": regression if there are 
     task = task if task != "auto" else "regression" if targets else "binary" if len(class_names) == 2 else "multiclass"
     return task, {"binary": 1, "multiclass": len(class_names), "regression": len(targets or [])}[task]
 
+# %% ../nbs/07_train.ipynb #d7ee49cf
 def _network(model: str | None, model_kwargs: dict | None, c: TrainConfig, last: Path | None) -> tuple[str, dict]:
     "The network to build and its arguments: as given, else those of c.init (or of `last`, a run to resume), else DEFAULT_MODEL."
     source = Path(c.init) if c.init is not None else last if last is not None and last.exists() else None
@@ -625,6 +659,7 @@ def _resume_command(data, out, model: str | None, model_kwargs: dict | None, tar
         args += [flag if value else "--no-" + flag[2:]] if isinstance(value, bool) else [flag, json.dumps(value) if isinstance(value, dict) else str(value)]
     return shlex.join(args + ["--resume"])
 
+# %% ../nbs/07_train.ipynb #72ab91d9
 def fit_h5(data: str | Path, # a DeepLense HDF5 file
            model: str | None, # a name of deeplense.models.MODEL_NAMES; None: the network of config.init (or of out/last.pt when resuming), else DEFAULT_MODEL
            out: str | Path, # run directory
