@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from deeplense.core import hardware
-from deeplense.formats import read_info
+from deeplense.formats import read_history, read_info
 from deeplense.datasets import LensDataset
 from deeplense.metrics import bootstrap, roc_auc, tpr0, tpr10
 from deeplense.simconfig import NON_LENS_KINDS, preset
@@ -71,6 +71,8 @@ def main(argv: list | None = None) -> list:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of the one-cycle AdamW schedule")
+    p.add_argument("--batch-size", type=int, default=64, help="images per step")
+    p.add_argument("--preprocess", type=json.loads, default={"name": "cmu_deeplens"}, help="preprocessing spec (JSON)")
     p.add_argument("--epochs", type=int, help="training epochs (default: the scale's, 10)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
                    help="override a field of the preset, e.g. source.magnitude='{\"uniform\": [21.5, 25.3]}' (repeatable)")
@@ -92,15 +94,17 @@ def main(argv: list | None = None) -> list:
             start = time.perf_counter()
             simulate_to_h5(config, n, files[split], seed=seed, device="cpu", progress=False)
             print(f"simulated {n} {split} stamps in {time.perf_counter() - start:.0f} s", flush=True)
-    spec = {"name": "cmu_deeplens"}
+    spec = args.preprocess
+    recipe = (("" if args.lr == 1e-3 else f"_lr{args.lr:g}") + ("" if not args.epochs else f"_e{args.epochs}")
+              + ("" if args.batch_size == 64 else f"_bs{args.batch_size}")
+              + ("" if spec == {"name": "cmu_deeplens"} else "_" + json.dumps(spec, separators=(",", ":"), sort_keys=True)))
     rows = []
     for seed in args.seeds:
-        run = work / (f"resnet18_w11_seed{seed}" + ("" if args.lr == 1e-3 else f"_lr{args.lr:g}") + ("" if not args.epochs else f"_e{args.epochs}"))
-        start = time.perf_counter()
-        train_config = TrainConfig(epochs=s["epochs"], batch_size=64, lr=args.lr, preprocess=spec, augment={"dihedral": True},
+        run = work / f"resnet18_w11_seed{seed}{recipe}"
+        train_config = TrainConfig(epochs=s["epochs"], batch_size=args.batch_size, lr=args.lr, preprocess=spec, augment={"dihedral": True},
                                    seed=seed, progress=False, device="cpu")
         fit_h5(files["train"], "resnet18", run, train_config, model_kwargs={"width": 11}, fractions=(0.9, 0.1, 0.0), resume=True)
-        seconds = time.perf_counter() - start
+        seconds = sum(read_history(run / "history.csv")["time"]) # the epochs' own times: a finished run re-scored keeps them
         tests = [("simulated", files["test"])] + ([("challenge", args.challenge)] if args.challenge else [])
         for name, path in tests:
             row = dict(preset=args.preset + variant, scale=args.scale, seed=seed, lr=args.lr, epochs=s["epochs"], test=name, test_file=str(path), n_test=read_info(path).n,
@@ -109,8 +113,8 @@ def main(argv: list | None = None) -> list:
             print(f"seed {seed} on {name}: AUC {row['auc']:.4f} [{row['auc_low']:.4f}, {row['auc_high']:.4f}], "
                   f"TPR0 {row['tpr0']:.3f} [{row['tpr0_low']:.3f}, {row['tpr0_high']:.3f}], "
                   f"TPR10 {row['tpr10']:.3f} [{row['tpr10_low']:.3f}, {row['tpr10_high']:.3f}]", flush=True)
-    write_table(rows, args.out / (f"{args.preset}_{args.scale}" + ("" if args.lr == 1e-3 else f"_lr{args.lr:g}") + ("" if not args.epochs else f"_e{args.epochs}")
-                                  + ("_variant" if variant else "")), command_line("lens_finding", argv))
+    table = recipe.split("_{")[0] + ("" if spec == {"name": "cmu_deeplens"} else f"_{spec.get('name')}") # a file name without JSON
+    write_table(rows, args.out / (f"{args.preset}_{args.scale}{table}" + ("_variant" if variant else "")), command_line("lens_finding", argv))
     return rows
 
 
