@@ -22,10 +22,12 @@ from .core import unknown_name_error
 from .preprocess import affine_transform
 
 # %% auto #0
-__all__ = ['GROUPS', 'MODEL_NAMES', 'count_parameters', 'BasicBlock', 'resnet18', 'PreActBottleneck', 'cmu_deeplens',
-           'group_space', 'ParityAvgPool', 'EquivariantParityPool', 'InvariantHead', 'EquivariantCNN',
-           'equivariant_cnn', 'deeplense_reference_equivariant', 'export_model', 'build_model', 'output_layer',
-           'invariance_error', 'disk_mask', 'rotate_images']
+__all__ = ['GROUPS', 'GRID_GROUPS', 'MODEL_NAMES', 'BUILDERS', 'count_parameters', 'BasicBlock', 'resnet18', 'PreActBottleneck',
+           'cmu_deeplens', 'group_space', 'ParityAvgPool', 'EquivariantParityPool', 'InvariantHead', 'EquivariantCNN',
+           'equivariant_cnn', 'deeplense_reference_equivariant', 'grid_group_order', 'grid_transform', 'cayley_table',
+           'transform_fields', 'symmetric_conv2d', 'SymmetricConv2d', 'LiftingConv', 'GroupConv', 'GroupBatchNorm',
+           'GroupPool', 'group_cnn', 'export_model', 'build_model', 'output_layer', 'invariance_error', 'disk_mask',
+           'rotate_images']
 
 # %% ../nbs/06_models.ipynb #1e0bd9d4
 def count_parameters(model: nn.Module, # any torch model
@@ -35,6 +37,10 @@ def count_parameters(model: nn.Module, # any torch model
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 # %% ../nbs/06_models.ipynb #0e6d9c8f
+def _check_positive_ints(where: str, **values):
+    for name, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{where}: {name} must be a positive integer, got {v!r}")
+
 class BasicBlock(nn.Module):
     "Two 3x3 convolutions with batch norm and ReLU, plus a (projected when the shape changes) shortcut."
     def __init__(self, c_in: int, # input channels
@@ -58,8 +64,7 @@ def resnet18(in_channels: int = 1, # image bands
              width: int = 64, # channels of the first stage (64 in the paper); the others are 2x, 4x, 8x
             ) -> nn.Module:
     "ResNet-18 (He et al. 2016) for `in_channels` bands and `n_outputs` logits."
-    for name, v in (("in_channels", in_channels), ("n_outputs", n_outputs), ("width", width)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"resnet18: {name} must be a positive integer, got {v!r}")
+    _check_positive_ints("resnet18", in_channels=in_channels, n_outputs=n_outputs, width=width)
     w = [width, 2 * width, 4 * width, 8 * width]
     layers = [nn.Conv2d(in_channels, w[0], 7, 2, 3, bias=False), nn.BatchNorm2d(w[0]), nn.ReLU(inplace=True),
               nn.MaxPool2d(3, 2, 1)]
@@ -228,16 +233,167 @@ def deeplense_reference_equivariant(group: str, # 'c4', 'c8', 'd4' or 'd8'
     order = space.fibergroup.order()
     return EquivariantCNN(input_type, enn.SequentialModule(*layers), InvariantHead(len(t), order, n_outputs, 64, True))
 
+# %% ../nbs/06_models.ipynb #bac06874
+GRID_GROUPS = ("c4", "d4") # the rotation groups of the square pixel grid, for `group_cnn`
+
+def grid_group_order(group: str, # 'c4' or 'd4'
+                    ) -> int:
+    "The number of elements |G| of `group`: 4 for 'c4' (quarter turns), 8 for 'd4' (quarter turns and mirror images)."
+    if group not in GRID_GROUPS: raise unknown_name_error("group", group, GRID_GROUPS)
+    return 4 if group == "c4" else 8
+
+# %% ../nbs/06_models.ipynb #97e53c58
+def grid_transform(x: Tensor, # (..., H, W) images, feature maps or filters
+                   g: int, # group element 4 f + r (0-3: C4; 0-7: D4)
+                  ) -> Tensor: # (..., H, W), or (..., W, H) for an odd number of quarter turns
+    "T_g x = R^r M^f x: `x` mirrored left-right (`flip(-1)`) if g >= 4, then turned by r = g mod 4 quarter turns (`rot90`)."
+    if isinstance(g, bool) or not isinstance(g, int) or not 0 <= g < 8: raise ValueError(f"grid_transform: g must be an element 0-7 of D4, got {g!r}")
+    return torch.rot90(x.flip(-1) if g >= 4 else x, g % 4, (-2, -1))
+
+# %% ../nbs/06_models.ipynb #7d860446
+def cayley_table(order: int, # |G|: 4 (C4) or 8 (D4)
+                ) -> Tensor: # (order, order) long: [a, b] is the element ab
+    "The group law (f1, r1)(f2, r2) = (f1 xor f2, r1 + (-1)^f1 r2 mod 4) of C4 or D4, g = 4 f + r (M R M = R^-1)."
+    if order not in (4, 8): raise ValueError(f"cayley_table: order must be 4 (C4) or 8 (D4), got {order!r}")
+    f, r = torch.arange(order) // 4, torch.arange(order) % 4
+    return 4 * (f[:, None] ^ f) + (r[:, None] + (1 - 2 * f[:, None]) * r) % 4
+
+# %% ../nbs/06_models.ipynb #928208b8
+def transform_fields(x: Tensor, # (B, C·|G|, H, W) regular fields; channel c·|G| + h is element h of field c
+                     g: int, # the group element acting
+                     order: int, # |G|: 4 (C4) or 8 (D4)
+                    ) -> Tensor:
+    "The regular representation [g·x]_h(y) = x_{g⁻¹h}(g⁻¹y): each map transformed by T_g, the group axis permuted."
+    table = cayley_table(order)
+    g_inv = int((table[g] == 0).nonzero())
+    return grid_transform(x.unflatten(1, (-1, order))[:, :, table[g_inv]].flatten(1, 2), g)
+
+# %% ../nbs/06_models.ipynb #32b0bb2c
+def symmetric_conv2d(x: Tensor, # (B, C_in, H, W)
+                     weight: Tensor, # (C_out, C_in, k, k) filters, k odd
+                     stride: int = 1, # 1, or 2 to halve the resolution
+                    ) -> Tensor: # (B, C_out, H, W), or (B, C_out, ⌈H/2⌉, ⌈W/2⌉) for stride 2
+    "conv2d padded by k // 2 that commutes with rot90 and flips: at stride 2 the filter is 2x2-box smoothed along even sides."
+    if stride not in (1, 2): raise ValueError(f"symmetric_conv2d: stride must be 1 or 2, got {stride!r}")
+    k = weight.shape[-1]
+    if stride == 2 and (x.shape[-2] % 2 == 0 or x.shape[-1] % 2 == 0):
+        box = weight.new_ones(1, 1, 2 - x.shape[-2] % 2, 2 - x.shape[-1] % 2) # 2 along the even sides, else 1
+        pad = (box.shape[-2] - 1, box.shape[-1] - 1)
+        weight = F.conv2d(weight.flatten(0, 1)[:, None], box / box.numel(), padding=pad).unflatten(0, weight.shape[:2]).squeeze(2)
+    return F.conv2d(x, weight, stride=stride, padding=k // 2)
+
+# %% ../nbs/06_models.ipynb #c6c76732
+class SymmetricConv2d(nn.Module):
+    "A convolution layer applying `symmetric_conv2d` with its `filters()` (here fixed: what group convolutions export)."
+    def __init__(self, weight: Tensor, # the parameters: (C_out, C_in, k, k) filters for this class, k odd
+                 stride: int = 1, # 1, or 2 to halve the resolution
+                ):
+        super().__init__()
+        if weight.shape[-1] % 2 == 0 or weight.shape[-1] != weight.shape[-2]:
+            raise ValueError(f"{type(self).__name__}: filters must be square with an odd side, got {tuple(weight.shape[-2:])}")
+        if stride not in (1, 2): raise ValueError(f"{type(self).__name__}: stride must be 1 or 2, got {stride!r}")
+        self.weight, self.stride = nn.Parameter(weight), stride
+
+    def filters(self) -> Tensor: return self.weight
+
+    def forward(self, x: Tensor) -> Tensor: return symmetric_conv2d(x, self.filters(), self.stride)
+
+    def export(self) -> SymmetricConv2d:
+        "A `SymmetricConv2d` holding this layer's filters as they are now."
+        with torch.no_grad(): return SymmetricConv2d(self.filters().clone(), self.stride)
+
+# %% ../nbs/06_models.ipynb #84040b88
+class LiftingConv(SymmetricConv2d):
+    "Lifting convolution [x ⋆ ψ]_{o,g}(y) = Σ_c Σ_y' x_c(y') (T_g ψ_oc)(y' - y) (Cohen & Welling 2016): images to regular fields."
+    def __init__(self, c_in: int, # input channels (image bands)
+                 c_out: int, # output regular fields (c_out·|G| channels)
+                 kernel_size: int, # odd
+                 group: str, # 'c4' or 'd4'
+                 stride: int = 1, # 1, or 2 to halve the resolution
+                ):
+        self.order = grid_group_order(group)
+        super().__init__(torch.randn(c_out, c_in, kernel_size, kernel_size) * (2 / (c_in * kernel_size ** 2)) ** 0.5, stride)
+
+    def filters(self) -> Tensor: # (c_out·|G|, c_in, k, k): output channel o·|G| + g holds T_g ψ_o
+        return torch.stack([grid_transform(self.weight, g) for g in range(self.order)], 1).flatten(0, 1)
+
+# %% ../nbs/06_models.ipynb #9801700f
+class GroupConv(SymmetricConv2d):
+    "Group convolution [x ⋆ ψ]_{o,g}(y) = Σ_c Σ_h Σ_y' x_ch(y') (T_g ψ_{o,c,g⁻¹h})(y' - y) (Cohen & Welling 2016)."
+    def __init__(self, c_in: int, # input regular fields (c_in·|G| channels)
+                 c_out: int, # output regular fields (c_out·|G| channels)
+                 kernel_size: int, # odd
+                 group: str, # 'c4' or 'd4'
+                 stride: int = 1, # 1, or 2 to halve the resolution
+                ):
+        self.order = n = grid_group_order(group)
+        super().__init__(torch.randn(c_out, c_in, n, kernel_size, kernel_size) * (2 / (c_in * n * kernel_size ** 2)) ** 0.5, stride)
+        table = cayley_table(n)
+        inverse = (table == 0).nonzero()[:, 1]
+        self.register_buffer("permutation", table[inverse], persistent=False) # [g, h]: the element g⁻¹h
+
+    def filters(self) -> Tensor: # (c_out·|G|, c_in·|G|, k, k)
+        banks = [grid_transform(self.weight[:, :, self.permutation[g]], g) for g in range(self.order)]
+        return torch.stack(banks, 1).flatten(0, 1).flatten(1, 2)
+
+# %% ../nbs/06_models.ipynb #fdb6c919
+class GroupBatchNorm(nn.BatchNorm2d):
+    "Batch norm of regular fields with one mean, variance, scale and shift per field, shared by its |G| maps (equivariant)."
+    def __init__(self, n_fields: int, # regular fields (n_fields·|G| channels)
+                 group: str, # 'c4' or 'd4'
+                ):
+        super().__init__(n_fields)
+        self.order = grid_group_order(group)
+
+    def forward(self, x: Tensor) -> Tensor: # (B, n_fields·|G|, H, W)
+        return super().forward(x.unflatten(1, (-1, self.order)).flatten(2, 3)).view_as(x)
+
+# %% ../nbs/06_models.ipynb #802d8607
+class GroupPool(nn.Module):
+    "Invariant features max_h mean_y: (B, C·|G|, H, W) regular fields -> (B, C), the maximum over each field's |G| maps, averaged over the image."
+    def __init__(self, group: str, # 'c4' or 'd4'
+                ):
+        super().__init__()
+        self.order = grid_group_order(group)
+
+    def forward(self, x: Tensor) -> Tensor: return x.unflatten(1, (-1, self.order)).amax(2).mean((-2, -1))
+
+# %% ../nbs/06_models.ipynb #7e315b19
+def group_cnn(group: str, # 'c4' or 'd4'
+              in_channels: int = 1, # image bands
+              n_outputs: int = 3, # logits
+              width: int | None = None, # regular fields of the first stage, doubled at each of the 4 stages; None: 32 / |G|
+              depth: int = 1, # 3x3 group convolutions per stage
+              kernel_size: int = 5, # the lifting convolution's kernel (odd)
+             ) -> nn.Sequential:
+    "A plain-torch G-CNN (Cohen & Welling 2016) exactly invariant to quarter turns (and, for D4, mirror images) at any image size."
+    order = grid_group_order(group)
+    width = 32 // order if width is None else width
+    _check_positive_ints("group_cnn", in_channels=in_channels, n_outputs=n_outputs, width=width, depth=depth, kernel_size=kernel_size)
+    layers = [LiftingConv(in_channels, width, kernel_size, group, stride=2), GroupBatchNorm(width, group), nn.ReLU()]
+    c = width
+    for stage in range(4):
+        layers.append(ParityAvgPool())
+        for _ in range(depth):
+            w = width * 2 ** stage
+            layers += [GroupConv(c, w, 3, group), GroupBatchNorm(w, group), nn.ReLU()]
+            c = w
+    return nn.Sequential(*layers, GroupPool(group), nn.Linear(c, n_outputs))
+
 # %% ../nbs/06_models.ipynb #14f6b99a
 def export_model(model: nn.Module, # a (trained) model from this module
                 ) -> nn.Module:
-    "An eval-mode copy of `model` for inference; equivariant networks become plain torch modules."
+    "An eval-mode copy of `model` for inference: e2cnn networks become plain torch, group convolutions keep their filters."
     model = copy.deepcopy(model).eval()
-    if not isinstance(model, EquivariantCNN): return model
-    return nn.Sequential(model.body.export(), model.head).eval()
+    if isinstance(model, EquivariantCNN): return nn.Sequential(model.body.export(), model.head).eval()
+    for name, m in list(model.named_modules()):
+        if isinstance(m, (LiftingConv, GroupConv)): model.set_submodule(name, m.export())
+    return model.eval()
 
 # %% ../nbs/06_models.ipynb #a1d9b0c2
-MODEL_NAMES = ("resnet18", "cmu_deeplens") + GROUPS
+MODEL_NAMES = ("resnet18", "cmu_deeplens") + GROUPS + tuple("g" + g for g in GRID_GROUPS)
+BUILDERS = {"resnet18": resnet18, "cmu_deeplens": cmu_deeplens, **{g: functools.partial(equivariant_cnn, g) for g in GROUPS},
+            **{"g" + g: functools.partial(group_cnn, g) for g in GRID_GROUPS}}
 
 def build_model(name: str, # one of MODEL_NAMES
                 in_channels: int, # image bands
@@ -246,7 +402,7 @@ def build_model(name: str, # one of MODEL_NAMES
                ) -> nn.Module: # (B, in_channels, H, W) images -> (B, n_outputs) logits
     "The model called `name` for `in_channels` bands and `n_outputs` logits."
     if name not in MODEL_NAMES: raise unknown_name_error("model", name, MODEL_NAMES)
-    builder = {"resnet18": resnet18, "cmu_deeplens": cmu_deeplens}.get(name) or functools.partial(equivariant_cnn, name)
+    builder = BUILDERS[name]
     valid = [p for p in inspect.signature(builder).parameters if p not in ("in_channels", "n_outputs")]
     unknown = [k for k in kwargs if k not in valid]
     if unknown: raise unknown_name_error("model argument", unknown, valid, where=name)

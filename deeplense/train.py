@@ -708,7 +708,7 @@ def add_cli(subparsers):
     p = subparsers.add_parser("train", help="train a model on a DeepLense HDF5 file",
                               description="Train a network; writes OUT/last.pt, OUT/best.pt, OUT/history.csv and OUT/history.png.")
     p.add_argument("--data", required=True, help="DeepLense HDF5 file")
-    p.add_argument("--model", default=None, help="resnet18, cmu_deeplens, c4, c8, d4 or d8 (default: a ResNet-18 of width 11; "
+    p.add_argument("--model", default=None, help="resnet18, cmu_deeplens, c4, c8, d4, d8, gc4 or gd4 (default: a ResNet-18 of width 11; "
                                                   "with --init or --resume: the checkpoint's)")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--resume", action="store_true", help="continue OUT/last.pt if it exists (not with --init)")
