@@ -723,7 +723,7 @@ def _cannot_compile(device: torch.device) -> str | None:
         return "torch.compile on CUDA needs triton, which is not installed (pip install triton)"
     return None
 
-COMPILE_FROM = 50_000 # images from which simulate_to_h5 compiles by default (point-mass subhalos, no survey)
+COMPILE_FROM = 200_000 # images from which simulate_to_h5 compiles by default (point-mass subhalos, no survey): measured, see above
 
 # %% ../nbs/02_simulate.ipynb #8701f67b
 def _watch_parent(parent: int):
