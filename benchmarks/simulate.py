@@ -1,7 +1,8 @@
 """Speed of `deeplense.simulate` against lenstronomy and caustics, side by side, for the same images.
 
-    python benchmarks/simulate.py            # about 5 minutes on 2 cores
-    python benchmarks/simulate.py --quick    # about 2 minutes
+    python -m benchmarks.simulate            # from the repository's root: about 5 minutes on 2 cores
+    python -m benchmarks.simulate --quick    # about 2 minutes
+    python -m benchmarks.simulate --cases    # the whole command only, beside lenstronomy's loop: about 1 minute
 
 Cases: `model_i` with 25 subhalos (150x150 px, 0.05"/px, Gaussian PSF) at supersampling 1 and 4, and `model_ii`
 (64x64 px, 0.101"/px) with 25 subhalos. Every engine renders the same lenses (SIE + shear + 25 point masses, Sersic
@@ -18,7 +19,12 @@ band with its own PSF): the part of the work both do. caustics is not run on the
   radii) are dynamic, batched with `torch.vmap` (noise-free).
 - the whole command: `deeplense simulate --preset model_i --n 4000 --out FILE` run as a subprocess in an empty folder
   (start-up, drawing, rendering, noise and writing the HDF5 file included), beside lenstronomy's reused `ImageModel`
-  loop on the same `model_i` lenses, and `deeplense --help` for the start-up alone (`--command-n 0` skips it).
+  loop on the same `model_i` lenses, and `deeplense --help` for the start-up alone (`--command-n 0` skips it); the
+  median of `--command-runs` runs (default 3). `python -m benchmarks.simulate --cases` times only the command (and
+  lenstronomy's loop, for the ratio).
+
+The figures go to benchmarks/results/simulate/simulate_cpu.csv and .md (`--out` another folder), with the command that
+made them and the load average beside each.
 
 Each engine runs in its own process with `--threads` torch threads (default 1), so that its peak memory (the process's peak resident set size, `ru_maxrss`,
 and its increase over the resident set after setup) is its own. The load average is printed beside every figure:
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import multiprocessing
 import os
 import resource
@@ -35,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 CASES = {"model_i, supersampling 1": ("model_i", 1, 64), "model_i, supersampling 4": ("model_i", 4, 8),
          "model_ii": ("model_ii", 1, 64), "lens_finding": ("lens_finding", 1, 64),
@@ -213,24 +221,56 @@ def time_command(args: list, threads: int) -> float:
     "Seconds of `deeplense *args` run as a user runs it, in a fresh process with `threads` OpenMP threads."
     env = os.environ | {"OMP_NUM_THREADS": str(threads)}
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "from deeplense.cli import main; raise SystemExit(main())", *args], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = subprocess.run([sys.executable, "-c", "from deeplense.cli import main; raise SystemExit(main())", *args], env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode: raise RuntimeError(f"deeplense {' '.join(args)} failed: {done.stderr.strip()[-500:]}")
     return time.perf_counter() - start
 
 
-def compare_command(n: int, seconds: float, threads: int, lenstronomy: float | None):
-    "Print the whole `deeplense simulate --preset model_i --n n` command's images/s beside lenstronomy's loop."
+def compare_command(n: int, seconds: float, threads: int, lenstronomy: float | None, runs: int) -> list:
+    "Rows of the whole `deeplense simulate --preset model_i --n n` command (median of `runs`) beside lenstronomy's loop."
+    rows = []
     if lenstronomy is None:
         out = measure("lenstronomy", "model_i, supersampling 1", seconds, threads)
         lenstronomy = out.get("rate")
-    startup = time_command(["--help"], threads)
-    with tempfile.TemporaryDirectory() as d:
-        load = os.getloadavg()[0]
-        took = time_command(["simulate", "--preset", "model_i", "--n", str(n), "--out", f"{d}/model_i.h5"], threads)
-        mb = os.path.getsize(f"{d}/model_i.h5") / 1e6
-    print(f"whole command `deeplense simulate --preset model_i --n {n}`: {took:.1f} s, {n / took:.0f} images/s, "
-          f"{mb:.0f} MB written (start-up alone, `deeplense --help`: {startup:.1f} s; load {load:.2f} -> {os.getloadavg()[0]:.2f})")
-    if lenstronomy: print(f"{'':26s} whole command / lenstronomy's ImageModel loop ({lenstronomy:.0f} images/s): {n / took / lenstronomy:.1f}x")
+        if lenstronomy: rows.append(dict(case="model_i, supersampling 1", engine="lenstronomy", rate=lenstronomy, peak=out["peak"],
+                                         over_setup=out["peak"] - out["base"], load=f"{out['load']:.2f}"))
+    loads, startups, tooks = [os.getloadavg()[0]], [], []
+    for _ in range(runs):
+        startups.append(time_command(["--help"], threads))
+        with tempfile.TemporaryDirectory() as d:
+            tooks.append(time_command(["simulate", "--preset", "model_i", "--n", str(n), "--out", f"{d}/model_i.h5"], threads))
+            mb = os.path.getsize(f"{d}/model_i.h5") / 1e6
+        loads.append(os.getloadavg()[0])
+    took, startup = statistics.median(tooks), statistics.median(startups)
+    load = f"{min(loads):.2f}-{max(loads):.2f}"
+    print(f"whole command `deeplense simulate --preset model_i --n {n}`: {took:.1f} s (median of {', '.join(f'{t:.1f}' for t in tooks)}), "
+          f"{n / took:.0f} images/s, {mb:.0f} MB written (start-up alone, `deeplense --help`: {startup:.1f} s; load {load})")
+    ratio = n / took / lenstronomy if lenstronomy else None
+    if ratio: print(f"{'':26s} whole command / lenstronomy's ImageModel loop ({lenstronomy:.0f} images/s): {ratio:.1f}x")
+    return rows + [dict(case=f"whole command, model_i, n={n}", engine="deeplense simulate", rate=n / took, seconds=took,
+                 runs=" ".join(f"{t:.2f}" for t in tooks), startup=startup, written_mb=mb, load=load, lenstronomy=lenstronomy,
+                 ratio=ratio)]
+
+
+COLUMNS = {"case": ("case", "{}"), "engine": ("engine", "{}"), "rate": ("images/s", "{:,.0f}"), "seconds": ("seconds", "{:.2f}"),
+           "startup": ("start-up [s]", "{:.2f}"), "peak": ("peak RSS [MB]", "{:.0f}"), "ratio": ("vs lenstronomy", "{:.1f}x"),
+           "load": ("load (1 min)", "{}")}
+
+
+def write_results(rows: list, out: Path, threads: int, seconds: float, argv: list | None):
+    "simulate_cpu.csv (every field) and simulate_cpu.md in `out`."
+    from benchmarks.common import command_line, write_tables
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    for r in rows: r.update(command=command_line("simulate", argv), finished=stamp)
+    out.mkdir(parents=True, exist_ok=True)
+    method = (f"{os.cpu_count()} CPUs, {threads} torch/OpenMP thread(s) per engine, timing windows of {seconds:.0f} s; each engine in "
+              f"its own process. deeplense's figures include drawing the parameters and the noise, the others are noise-free; "
+              f"the whole command includes Python's start-up, the imports and writing the HDF5 file. The load average is "
+              f"the machine's: other jobs may share the cores.")
+    write_tables(rows, out, "simulate_cpu", "Simulation speed: deeplense, lenstronomy, caustics", None, method, COLUMNS,
+                 "See benchmarks/simulate.py for what each engine renders.")
+    print(f"wrote {out / 'simulate_cpu.md'} and .csv")
 
 
 def main(argv=None):
@@ -240,16 +280,20 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads per engine (default 1: lenstronomy is single-threaded, and on a shared "
                              "2-core machine OpenMP threads fight the other processes)")
-    parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES), metavar="CASE")
+    parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES), metavar="CASE",
+                        help="cases to time (default all; `--cases` alone: only the whole command)")
     parser.add_argument("--command-n", type=int, default=4000,
                         help="images of the timed `deeplense simulate --preset model_i` command (default 4000; 0: skip it)")
+    parser.add_argument("--command-runs", type=int, default=3, help="runs of the command, of which the median is kept (default 3)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "simulate",
+                        help="folder of simulate_cpu.csv and .md (default benchmarks/results/simulate)")
     args = parser.parse_args(argv)
     seconds = args.seconds or (3.0 if args.quick else 10.0)
     engines = ["compiled", "lenstronomy", "caustics"] + ([] if args.quick else ["eager"])
     print(f"{os.cpu_count()} CPUs, {args.threads} torch thread(s) per engine; timing windows of {seconds:.0f} s; "
           f"deeplense noise included, the others noise-free")
     print(f"{'case':26s} {'engine':22s} {'images/s':>10s} {'peak RSS MB':>12s} {'(+ over setup)':>15s} {'load 1 min':>10s}")
-    lenstronomy_model_i = None
+    lenstronomy_model_i, rows = None, []
     for case in args.cases:
         rates = {}
         # the lens-finding stamps' survey has shapes that change from batch to batch: simulate_to_h5 renders it eagerly
@@ -263,11 +307,16 @@ def main(argv=None):
             extra = f"  (compiling: {out['first_call']:.0f} s)" if engine == "compiled" else ""
             print(f"{case:26s} {label:22s} {out['rate']:10.1f} {out['peak']:12.0f} {out['peak'] - out['base']:15.0f} "
                   f"{out['load']:10.2f}{extra}", flush=True)
+            rows.append(dict(case=case, engine=label, rate=out["rate"], peak=out["peak"], over_setup=out["peak"] - out["base"],
+                             load=f"{out['load']:.2f}", compile_seconds=out.get("first_call") if engine == "compiled" else None))
         ours = rates.get("compiled", rates.get("eager"))
         for other in ("lenstronomy", "caustics"):
             if ours and other in rates: print(f"{'':26s} deeplense / {other}: {ours / rates[other]:.1f}x")
+        for r in rows:
+            if r["case"] == case and r["engine"].startswith("deeplense") and "lenstronomy" in rates: r["ratio"] = r["rate"] / rates["lenstronomy"]
         if case == "model_i, supersampling 1": lenstronomy_model_i = rates.get("lenstronomy")
-    if args.command_n > 0: compare_command(args.command_n, seconds, args.threads, lenstronomy_model_i)
+    if args.command_n > 0: rows += compare_command(args.command_n, seconds, args.threads, lenstronomy_model_i, args.command_runs)
+    if rows: write_results(rows, args.out, args.threads, seconds, argv)
 
 
 if __name__ == "__main__":

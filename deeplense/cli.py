@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
 import dataclasses
 import importlib
 import json
@@ -15,8 +16,9 @@ import warnings
 
 
 # %% auto #0
-__all__ = ['COMMANDS', 'CLI_MODULES', 'USER_ERRORS', 'INTERRUPTED', 'ARGUMENT_TYPES', 'build_parser', 'main', 'json_argument',
-           'json_object', 'json_array', 'option', 'add_dataclass_arguments', 'dataclass_from_args']
+__all__ = ['COMMANDS', 'CLI_MODULES', 'MALLOC_OPTIONS', 'USER_ERRORS', 'INTERRUPTED', 'ARGUMENT_TYPES', 'build_parser',
+           'keep_freed_memory', 'main', 'json_argument', 'json_object', 'json_array', 'option',
+           'add_dataclass_arguments', 'dataclass_from_args']
 
 # %% ../nbs/11_cli.ipynb #f1400c51
 COMMANDS = { # command -> (the module whose `add_cli(subparsers)` adds it, the help line of `deeplense --help`), in its order
@@ -50,6 +52,15 @@ def build_parser(commands: list | None = None, # commands whose module to import
     return parser
 
 
+# %% ../nbs/11_cli.ipynb #e75a798f
+MALLOC_OPTIONS = {-3: 64 << 20, -1: 128 << 20} # glibc's mallopt: M_MMAP_THRESHOLD, M_TRIM_THRESHOLD [bytes]
+
+def keep_freed_memory() -> bool: # whether malloc took the options (False where it is not glibc's)
+    "Have malloc keep freed memory for the next tensors instead of a new `mmap` (a page fault per 4 kB) for each."
+    try: mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError): return False
+    return all(mallopt(option, value) == 1 for option, value in MALLOC_OPTIONS.items())
+
 # %% ../nbs/11_cli.ipynb #39cc281c
 USER_ERRORS = (ValueError, OSError, FloatingPointError, ImportError)
 # ValueError: a bad value or file; OSError: files, disks, network; FloatingPointError: a NaN loss; ImportError: an optional dependency is missing
@@ -60,6 +71,7 @@ def main(argv: list | None = None, # arguments (default: sys.argv[1:])
         ) -> int:
     "Run one `deeplense` command; returns the exit status (2 for a user error, 130 for Ctrl-C, with a one-line message)."
     argv = sys.argv[1:] if argv is None else list(argv)
+    keep_freed_memory()
     command = next((a for a in argv if not a.startswith("-")), None) # the top-level options take no value
     args = build_parser([command]).parse_args(argv)
     show_traceback = args.traceback or os.environ.get("DEEPLENSE_TRACEBACK", "0") not in ("", "0")

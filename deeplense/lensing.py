@@ -5,27 +5,41 @@
 # %% ../nbs/01_lensing.ipynb #1951359d
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable
 
 import numpy as np
 import torch
-from astropy import constants as const
-from astropy import units as u
-from astropy.cosmology import FlatLambdaCDM
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['DEFAULT_COSMOLOGY', 'Deflection', 'Light', 'einstein_radius', 'sie_deflection', 'sie_potential', 'sie_convergence',
-           'shear_deflection', 'shear_potential', 'shear_convergence', 'point_mass_deflection', 'point_mass_potential',
-           'point_mass_convergence', 'line_mass_deflection', 'line_mass_potential', 'line_mass_convergence',
-           'nfw_deflection', 'nfw_potential', 'nfw_convergence', 'tnfw_deflection', 'tnfw_potential',
-           'tnfw_convergence', 'sersic_ellipse', 'sersic_total_flux', 'magnitude_to_amplitude', 'pixel_grid',
-           'downsample', 'gaussian_psf_kernel', 'convolve', 'render_image', 'spiral_arms', 'gaussian_ring',
-           'point_sources', 'background_rms', 'add_noise']
+__all__ = ['DEFAULT_COSMOLOGY', 'Deflection', 'Light', 'LazyCosmology', 'einstein_radius', 'sie_deflection', 'sie_potential',
+           'sie_convergence', 'shear_deflection', 'shear_potential', 'shear_convergence', 'point_mass_deflection',
+           'point_mass_potential', 'point_mass_convergence', 'point_masses_deflection', 'line_mass_deflection',
+           'line_mass_potential', 'line_mass_convergence', 'nfw_deflection', 'nfw_potential', 'nfw_convergence',
+           'tnfw_deflection', 'tnfw_potential', 'tnfw_convergence', 'sersic_ellipse', 'sersic_total_flux',
+           'magnitude_to_amplitude', 'pixel_grid', 'downsample', 'gaussian_psf_kernel', 'convolve', 'render_image',
+           'spiral_arms', 'gaussian_ring', 'point_sources', 'background_rms', 'add_noise']
 
 # %% ../nbs/01_lensing.ipynb #4da57457
-DEFAULT_COSMOLOGY = FlatLambdaCDM(H0=70, Om0=0.3, Ob0=0.05) # the cosmology of every DeepLense simulation
+class LazyCosmology:
+    "An astropy `FlatLambdaCDM` made on first use: importing astropy.cosmology takes 0.6 s, which simulating most presets never needs."
+    def __init__(self, **params): self.params = params # FlatLambdaCDM's arguments
+
+    @functools.cached_property
+    def cosmology(self):
+        "The astropy cosmology itself."
+        from astropy.cosmology import FlatLambdaCDM
+        return FlatLambdaCDM(**self.params)
+
+    def __getattr__(self, name: str): # every other attribute is the astropy cosmology's
+        if name.startswith("__") or name in ("params", "cosmology"): raise AttributeError(name) # (copy and pickle probe these)
+        return getattr(self.cosmology, name)
+
+    def __repr__(self): return repr(self.cosmology)
+
+DEFAULT_COSMOLOGY = LazyCosmology(H0=70, Om0=0.3, Ob0=0.05) # the cosmology of every DeepLense simulation
 
 _ARCSEC = math.pi / 180 / 3600 # one arcsec in radians
 
@@ -35,6 +49,7 @@ def einstein_radius(mass: float | np.ndarray | Tensor, # lens mass [M_sun]
                     cosmology=DEFAULT_COSMOLOGY, # an astropy cosmology
                    ) -> Tensor: # theta_E [arcsec], float64 unless `mass` is a tensor (then its dtype and device)
     "Einstein radius $\\sqrt{4GM D_{ls}/(c^2 D_l D_s)}$ of a point mass, with angular-diameter distances."
+    from astropy import constants as const, units as u
     def as_numpy(v): return v.detach().cpu().to(torch.float64).numpy() if isinstance(v, Tensor) else np.asarray(v, dtype=np.float64)
     zl, zs = as_numpy(z_lens), as_numpy(z_source)
     if np.any(zs <= zl): raise ValueError(f"z_source must exceed z_lens, got z_lens={zl} and z_source={zs}")
@@ -165,6 +180,38 @@ def point_mass_convergence(x: Tensor, y: Tensor, theta_E: float | Tensor,
                            center_x: float | Tensor = 0., center_y: float | Tensor = 0.) -> Tensor: # kappa
     "Convergence of a point mass: a delta function at its centre, zero on any grid point (returned as zeros)."
     return _zeros(x, y, theta_E, center_x, center_y)
+
+# %% ../nbs/01_lensing.ipynb #3b0d16e6
+_BLOCK = 2**18 # grid points per block of images (1 MB in float32): what one mass's passes keep in the cache
+
+def point_masses_deflection(x: Tensor, # image-plane x [arcsec], (H, W), shared by the images
+                            y: Tensor, # image-plane y [arcsec], (H, W)
+                            theta_E: Tensor, # (B, K) Einstein radii [arcsec]
+                            center_x: Tensor, # (B, K) positions x [arcsec]
+                            center_y: Tensor, # (B, K) positions y [arcsec]
+                           ) -> tuple[Tensor, Tensor]: # (alpha_x, alpha_y), each (B, H, W) [arcsec]
+    "The summed deflection of K point masses on each of B images (no gradients: it accumulates in place)."
+    if x.stride(-2) == 0: x = x[:1] # a row expanded (a pixel grid): compute on the row
+    if y.stride(-1) == 0: y = y[:, :1] # and on the column
+    (B, K), H, W = theta_E.shape, max(x.shape[0], y.shape[0]), max(x.shape[1], y.shape[1]) # (torch.broadcast_shapes imports sympy: 1.3 s)
+    ax, ay = (torch.zeros((B, H, W), dtype=x.dtype, device=x.device) for _ in range(2))
+    if torch.compiler.is_compiling(): # under torch.compile the plain sum, which inductor fuses into one pass over the pixels
+        for k in range(K):
+            dx, dy = point_mass_deflection(x, y, theta_E[:, k, None, None], center_x[:, k, None, None], center_y[:, k, None, None])
+            ax, ay = ax + dx, ay + dy
+        return ax, ay
+    theta_sq, step = (theta_E * theta_E)[..., None, None], max(1, _BLOCK // (H * W))
+    r2 = torch.empty((min(step, B), H, W), dtype=x.dtype, device=x.device)
+    for s in range(0, B, step):
+        rows, r = slice(s, s + step), r2[:min(step, B - s)]
+        dx, dy = x - center_x[rows, :, None, None], y - center_y[rows, :, None, None] # (b, K, 1, W), (b, K, H, 1) on a pixel grid
+        dx2, dy2 = dx * dx, dy * dy
+        for k in range(K):
+            torch.add(dx2[:, k], dy2[:, k], out=r).clamp_(min=_R_MIN**2)
+            torch.div(theta_sq[rows, k], r, out=r)
+            ax[rows].addcmul_(r, dx[:, k])
+            ay[rows].addcmul_(r, dy[:, k])
+    return ax, ay
 
 # %% ../nbs/01_lensing.ipynb #3e11d195
 def _line_frame(x: Tensor, y: Tensor, half_length, angle, center_x, center_y):
@@ -534,6 +581,6 @@ def add_noise(image: Tensor, # noise-free image [e-/s per pixel]
              ) -> Tensor: # noisy image [e-/s per pixel]
     "Image plus Gaussian background and (Gaussian-approximated) Poisson noise, as lenstronomy's `noise_for_model`."
     t = exposure_time * num_exposures
-    variance = background_rms * background_rms + (image.clamp(min=0) / t if shot_noise else 0.0)
+    variance = image.clamp(min=0).div_(t).add_(background_rms * background_rms) if shot_noise else background_rms * background_rms
     noise = torch.randn(image.shape, generator=generator, dtype=image.dtype, device=image.device)
-    return image + noise * torch.sqrt(variance)
+    return noise.mul_(torch.sqrt(variance)).add_(image) # in place on new tensors: three passes fewer over the pixels

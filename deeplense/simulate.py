@@ -19,6 +19,7 @@ import shutil
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -32,7 +33,7 @@ from tqdm.auto import tqdm
 from .core import check_file, get_device, make_generator
 from .formats import H5Writer, output_lock, read_info, written_summary
 from .lensing import (add_noise, background_rms, convolve, einstein_radius, gaussian_psf_kernel, gaussian_ring,
-                               line_mass_deflection, magnitude_to_amplitude, point_mass_deflection, point_sources, render_image,
+                               line_mass_deflection, magnitude_to_amplitude, point_masses_deflection, point_sources, render_image,
                                sersic_ellipse, sersic_total_flux, shear_deflection, sie_deflection, spiral_arms)
 from .simconfig import (DEEPLENSESIM_PRESETS, NON_LENS_KINDS, PRESETS, Band, SimulationConfig,
                                  deeplensesim_einstein_radius, is_fixed, override, preset, sample)
@@ -61,9 +62,13 @@ def power_law_masses(u: Tensor, # uniform draws in [0, 1)
     return torch.where(near_log, torch.exp(lo + u * (hi - lo)), power)
 
 # %% ../nbs/02_simulate.ipynb #40680e11
+_PRESET_UNITS = {(0.5, 1.0, "angular_diameter"): 1.664517450804776e-06, (0.5, 2.0, "angular_diameter"): 2.0272539086826905e-06,
+                 (0.5, 1.0, "deeplensesim"): 1.2814893638623278e-06} # `_einstein_unit` of the presets' redshifts (a test recomputes them)
+
 @functools.lru_cache(maxsize=64)
 def _einstein_unit(z_lens: float, z_source: float, distances: str) -> float:
     "The Einstein radius of 1 Msun [arcsec] with `distances` (one of `DISTANCES`); theta_E = this x sqrt(M / Msun)."
+    if (z_lens, z_source, distances) in _PRESET_UNITS: return _PRESET_UNITS[z_lens, z_source, distances] # no astropy import (0.6 s)
     if distances == "deeplensesim": return deeplensesim_einstein_radius(1.0, z_lens, z_source)
     return einstein_radius(1.0, z_lens, z_source).item()
 
@@ -166,7 +171,7 @@ from .simconfig import VARIED_PRESETS
 
 def concentration_duffy08(m200: Tensor, # halo mass within r200 (200 x the critical density) [Msun]
                           z: float | Tensor, # redshift
-                          h: float = DEFAULT_COSMOLOGY.h, # H0 / (100 km/s/Mpc)
+                          h: float = 0.7, # H0 / (100 km/s/Mpc), DEFAULT_COSMOLOGY's
                          ) -> Tensor:
     "Concentration c200 of Duffy et al. 2008 (MNRAS 390, L64, table 1: NFW, full sample, M200, 0 <= z <= 2)."
     return 5.71 * (m200 * h / 2e12) ** -0.084 * (1 + z) ** -0.47
@@ -193,7 +198,7 @@ def nfw_angles(m200: Tensor, # [Msun]
     m_s = m200 / _nfw_mass_factor(concentration)
     return Rs, einstein_unit ** 2 * m_s * (1 + math.log(0.5)) / Rs
 
-
+# %% ../nbs/02_simulate.ipynb #b2bdde2e
 def tidal_radius(m200: Tensor, # subhalo mass [Msun]
                  r: Tensor, # its distance from the host centre [arcsec], taken as the 3D one
                  theta_E: float | Tensor, # the host's Einstein radius [arcsec]
@@ -209,6 +214,7 @@ def tnfw_bound_mass(m200: Tensor, concentration: Tensor,
     t2 = tau * tau
     return m200 / _nfw_mass_factor(concentration) * t2 / (t2 + 1) ** 2 * ((t2 - 1) * torch.log(tau) + math.pi * tau - (t2 + 1))
 
+# %% ../nbs/02_simulate.ipynb #89bf604f
 def subhalo_profiles(config: SimulationConfig, host: dict,
                      unit: float | Tensor, # `einstein_units(config, host)`
                      m200: Tensor, # (B, K) drawn masses [Msun]
@@ -343,6 +349,26 @@ def _sersic_amps(flux: Tensor, R_sersic: Tensor, n_sersic: Tensor) -> Tensor:
     "Sersic amplitudes (..., C) of total fluxes (..., C)."
     return flux / sersic_total_flux(torch.ones_like(R_sersic), R_sersic, n_sersic)[..., None]
 
+# %% ../nbs/02_simulate.ipynb #f84a917a
+def _survey_stars(config: SimulationConfig, draws: Draws,
+                  star: Tensor, # (B,) whether the central object is a star
+                  cx: Tensor, cy: Tensor, # (B,) the central galaxy's position [arcsec]
+                 ) -> tuple[dict, Tensor]: # ({flux: (B, 1 + S, C), x, y: (B, 1 + S)}, (B,) field stars per stamp)
+    "A star beside the central galaxy where the central object is a star (zero flux elsewhere), and Poisson field stars anywhere."
+    s, B, dev, u = config.survey, draws.n, draws.device, draws.uniform
+    half = config.n_pix * config.pixel_scale / 2
+    star_dist, star_angle, star_mag = 1.5 * u(), 2 * math.pi * u(), 16.0 + 5.0 * u()
+    count_stars = torch.poisson(torch.full((B,), float(s.stars), dtype=torch.float64, device=dev), generator=draws.generator)
+    S = int(count_stars.max().item()) if B else 0
+    field_star = torch.arange(S, device=dev) < count_stars[:, None]
+    star_mags = torch.cat([torch.where(star, star_mag, math.inf)[:, None],
+                           torch.where(field_star, sample(s.star_magnitude, B * S, draws.generator).view(B, S), math.inf)], 1)
+    stars = dict(flux=band_fluxes(config, star_mags, u(S + 1)),
+                 x=torch.cat([(cx + star_dist * torch.cos(star_angle))[:, None], half * (2 * u(S) - 1)], 1),
+                 y=torch.cat([(cy + star_dist * torch.sin(star_angle))[:, None], half * (2 * u(S) - 1)], 1))
+    return stars, count_stars
+
+# %% ../nbs/02_simulate.ipynb #67868237
 def sample_survey(config: SimulationConfig, draws: Draws,
                   light: dict, # from `sample_light`: the central galaxy (the lens light)
                  ) -> tuple[dict, dict]: # (`SURVEY_PARAMS` -> (B,), the components for the renderer)
@@ -390,16 +416,7 @@ def sample_survey(config: SimulationConfig, draws: Draws,
     bulge = 1 - torch.where(spiral, disk_fraction, 0.0) - torch.where(ring, ring_fraction, 0.0) # what the lens light keeps
     disk = dict(amp=_sersic_amps(disk_flux, disk_R, torch.ones_like(disk_R)), R=disk_R, e1=disk_e1, e2=disk_e2, **arms)
     rings = dict(flux=ring_flux, radius=ring_radius, width=ring_width, e1=disk_e1, e2=disk_e2)
-    # stars: one on the central galaxy (kind star), and field stars anywhere
-    star_dist, star_angle, star_mag = 1.5 * u(), 2 * math.pi * u(), 16.0 + 5.0 * u()
-    count_stars = torch.poisson(torch.full((B,), float(s.stars), dtype=torch.float64, device=dev), generator=draws.generator)
-    S = int(count_stars.max().item()) if B else 0
-    field_star = torch.arange(S, device=dev) < count_stars[:, None]
-    star_mags = torch.cat([torch.where(is_kind("star"), star_mag, math.inf)[:, None],
-                           torch.where(field_star, sample(s.star_magnitude, B * S, draws.generator).view(B, S), math.inf)], 1)
-    stars = dict(flux=band_fluxes(config, star_mags, u(S + 1)),
-                 x=torch.cat([(cx + star_dist * torch.cos(star_angle))[:, None], half * (2 * u(S) - 1)], 1),
-                 y=torch.cat([(cy + star_dist * torch.sin(star_angle))[:, None], half * (2 * u(S) - 1)], 1))
+    stars, count_stars = _survey_stars(config, draws, is_kind("star"), cx, cy)
     p = dict(kind=kind.to(torch.float64), n_neighbours=count, n_stars=count_stars + is_kind("star"),
              companion_distance=torch.where(blue | merger, dist, draws.nan), disk_fraction=torch.where(spiral, disk_fraction, draws.nan),
              ring_radius=torch.where(ring, ring_radius, draws.nan))
@@ -437,22 +454,18 @@ def param_names(config: SimulationConfig) -> list:
 # %% ../nbs/02_simulate.ipynb #60dfb2a0
 def _add_subhalos(x: Tensor, y: Tensor, ax: Tensor, ay: Tensor, config: SimulationConfig, extra: dict, rows: Tensor,
                   dtype) -> tuple[Tensor, Tensor]:
-    "The deflection (ax, ay) plus that of the subhalos of `rows` (point masses or tNFW), one subhalo at a time on (b, H, W)."
-    cx, cy = (extra[k][rows].to(dtype)[..., None, None] for k in ("subhalo_x", "subhalo_y"))
-    if config.subhalos.profile == "tnfw":
-        Rs, alpha_Rs, r_trunc = (extra[f"subhalo_{k}"][rows].to(dtype)[..., None, None] for k in ("Rs", "alpha_Rs", "r_trunc"))
-        deflection = lambda k: tnfw_deflection(x, y, Rs[:, k], alpha_Rs[:, k], r_trunc[:, k], cx[:, k], cy[:, k])
-    else:
-        theta = extra["subhalo_theta_E"][rows].to(dtype)[..., None, None]
-        deflection = lambda k: point_mass_deflection(x, y, theta[:, k], cx[:, k], cy[:, k])
+    "The deflection (ax, ay) plus that of the subhalos of `rows`: point masses summed in place, tNFW one at a time on (b, H, W)."
+    cx, cy = (extra[k][rows].to(dtype) for k in ("subhalo_x", "subhalo_y"))
+    if config.subhalos.profile != "tnfw":
+        dx, dy = point_masses_deflection(x, y, extra["subhalo_theta_E"][rows].to(dtype), cx, cy)
+        return ax + dx, ay + dy
+    Rs, alpha_Rs, r_trunc = (extra[f"subhalo_{k}"][rows].to(dtype)[..., None, None] for k in ("Rs", "alpha_Rs", "r_trunc"))
     for k in range(cx.shape[1]):
-        dx, dy = deflection(k)
+        dx, dy = tnfw_deflection(x, y, Rs[:, k], alpha_Rs[:, k], r_trunc[:, k], cx[:, k, None, None], cy[:, k, None, None])
         ax, ay = ax + dx, ay + dy
     return ax, ay
 
 # %% ../nbs/02_simulate.ipynb #f95bce39
-_HOST_FIELDS = ("mass", "theta_E", "e1", "e2", "center_x", "center_y", "gamma1", "gamma2")
-
 def _psf_stack(config: SimulationConfig, dtype, device) -> tuple[Tensor, Tensor] | None:
     "The bands' separable PSF factors zero-padded to one odd length, (C, k) twice (vertical, horizontal); None if drawn per image."
     if not all(is_fixed(b.psf_fwhm) for b in config.bands): return None
@@ -480,6 +493,7 @@ def _convolve_per_image(images: Tensor, # (b, C, H, W)
     k = (k / k.sum(1, keepdim=True)).to(images.dtype)
     return convolve(images.reshape(1, b * C, H, W), (k, k)).reshape(b, C, H, W)
 
+# %% ../nbs/02_simulate.ipynb #7253df19
 @functools.cache
 def _compiled(fn):
     "`fn` compiled by torch.compile, once per process (inductor fuses the subhalo loop, the SIE, the Sersic, the noise)."
@@ -503,6 +517,9 @@ def _survey_light(config: SimulationConfig, p: dict, extra: dict, rows: Tensor, 
         return out
     return light
 
+# %% ../nbs/02_simulate.ipynb #8fc85c5c
+_HOST_FIELDS = ("mass", "theta_E", "e1", "e2", "center_x", "center_y", "gamma1", "gamma2")
+
 def _render_class(config: SimulationConfig, name: str, p: dict, extra: dict, rows: Tensor, psf: tuple | None, dtype,
                   render=render_image, foreground: bool = True) -> Tensor:
     "Noise-free images (b, C, H, W) of the rows `rows`, all of class `name`; `foreground=False`: the lensed source alone."
@@ -521,6 +538,7 @@ def _render_class(config: SimulationConfig, name: str, p: dict, extra: dict, row
     else:
         host_rows = rows[:1] if all(is_fixed(getattr(config.host, k)) for k in _HOST_FIELDS) and not redshift_names(config) else rows # once, broadcast
         def deflection(x, y):
+            if x.stride(-2) == 0 and y.stride(-1) == 0: x, y = x[:1], y[:, :1] # a pixel grid: its row and column broadcast
             ax, ay = sie_deflection(x, y, col("theta_E", host_rows), col("host_e1", host_rows), col("host_e2", host_rows),
                                     col("host_center_x", host_rows), col("host_center_y", host_rows))
             sx, sy = shear_deflection(x, y, col("gamma1", host_rows), col("gamma2", host_rows))
@@ -539,6 +557,7 @@ def _render_class(config: SimulationConfig, name: str, p: dict, extra: dict, row
                                       _psf_fwhm(config, p, rows).to(dtype))
     return image
 
+# %% ../nbs/02_simulate.ipynb #f85668c4
 def render_images(config: SimulationConfig,
                   params: dict, # from `sample_params`
                   extra: dict, # from `sample_params`
@@ -558,7 +577,7 @@ def render_images(config: SimulationConfig,
     for i, name in enumerate(config.classes):
         rows = torch.nonzero(labels == i).squeeze(1)
         if len(rows) == len(labels): images = _render_class(config, name, params, extra, rows, psf, dtype, render)
-        elif len(rows): images[rows] = _render_class(config, name, params, extra, rows, psf, dtype, render)
+        elif len(rows): images.index_copy_(0, rows, _render_class(config, name, params, extra, rows, psf, dtype, render))
     if generator is not None and config.noise:
         for c, b in enumerate(config.bands):
             # the stored exposure time is the total (num_exposures x one exposure): the Poisson term's time
@@ -569,6 +588,7 @@ def render_images(config: SimulationConfig,
     if config.mask is not None: images = torch.where(extra["mask"][:, None], config.mask.value, images)
     return images
 
+# %% ../nbs/02_simulate.ipynb #745ce9fc
 def lensed_source_stats(config: SimulationConfig, params: dict, extra: dict,
                         labels: Tensor, # (B,) class indices
                         dtype: torch.dtype = torch.float32,
@@ -652,6 +672,7 @@ class SimulationJob:
             start += size
         return out
 
+# %% ../nbs/02_simulate.ipynb #42321e16
 def _write_shard(job: SimulationJob, shard: int):
     "Make the batches of shard `shard` into its file (the final file when there is one shard); resumable."
     if job.threads: torch.set_num_threads(job.threads)
@@ -665,13 +686,18 @@ def _write_shard(job: SimulationJob, shard: int):
                   overwrite=job.overwrite and job.shards == 1, compression=job.compression) as writer:
         todo = np.zeros(size, dtype=bool)
         todo[writer.missing()] = True
-        for b, start, rows in tqdm([b for b in batches if todo[b[1]:b[1] + b[2]].any()], desc=f"simulate {target.name}",
-                                   unit="batch", position=shard, disable=not job.progress, leave=job.shards == 1):
-            labels = (b * job.batch_size + torch.arange(rows)) % len(config.classes)
-            images, labels, params = simulate_batch(config, rows, batch_generator(job.seed, b, device), labels,
-                                                    compile=job.compile)
-            writer.write(start, images, labels, params)
+        with ThreadPoolExecutor(1) as pool: # writes a batch while the next one renders (h5py and torch release the GIL)
+            written = None # the batch being written: one at a time, its errors raised before the next is written
+            for b, start, rows in tqdm([b for b in batches if todo[b[1]:b[1] + b[2]].any()], desc=f"simulate {target.name}",
+                                       unit="batch", position=shard, disable=not job.progress, leave=job.shards == 1):
+                labels = (b * job.batch_size + torch.arange(rows)) % len(config.classes)
+                images, labels, params = simulate_batch(config, rows, batch_generator(job.seed, b, device), labels,
+                                                        compile=job.compile)
+                if written is not None: written.result()
+                written = pool.submit(writer.write, start, images, labels, params)
+            if written is not None: written.result()
 
+# %% ../nbs/02_simulate.ipynb #6cc58197
 def _merge_shards(job: SimulationJob):
     "Copy the complete shard files batch by batch into the final file, then delete them."
     config = job.config
@@ -697,8 +723,9 @@ def _cannot_compile(device: torch.device) -> str | None:
         return "torch.compile on CUDA needs triton, which is not installed (pip install triton)"
     return None
 
-COMPILE_FROM = 50_000 # images from which simulate_to_h5 compiles by default (point-mass subhalos, no survey)
+COMPILE_FROM = 200_000 # images from which simulate_to_h5 compiles by default (point-mass subhalos, no survey): measured, see above
 
+# %% ../nbs/02_simulate.ipynb #8701f67b
 def _watch_parent(parent: int):
     "End this process once `parent` has ended (where the kernel cannot do it)."
     while os.getppid() == parent: time.sleep(1.0)
@@ -712,6 +739,7 @@ def _die_with_parent(parent: int, # the pid of the process that starts the pool
     if not linux: threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     if os.getppid() != parent: os._exit(1) # it ended before we asked
 
+# %% ../nbs/02_simulate.ipynb #af237dac
 def simulate_to_h5(config: SimulationConfig,
                    n: int, # number of images, split evenly over the classes
                    path: str | Path, # the HDF5 file to write
