@@ -33,9 +33,9 @@ __all__ = ['POSTERIOR_FORMAT', 'POSTERIOR_VERSION', 'MAKE_POSTERIOR', 'posterior
            'kde_log_density', 'synthetic_log_likelihood', 'population_log_posterior', 'binned_simulations',
            'class_log_likelihoods', 'fraction_log_likelihood', 'log_bayes_factor', 'fit_temperature',
            'calibrated_probabilities', 'embed', 'FrozenEmbedding', 'LensPosterior', 'load_posterior',
-           'posterior_from_regressor', 'train_posterior', 'plot_coverage', 'widen_samples', 'widened_ranks',
-           'fit_widening', 'fit_levels', 'population_ranks', 'bayes_factor_reliability', 'plot_bayes_factors',
-           'summarize', 'infer', 'add_cli', 'infer_population']
+           'posterior_from_regressor', 'train_posterior', 'train_posterior_h5', 'plot_coverage', 'widen_samples',
+           'widened_ranks', 'fit_widening', 'fit_levels', 'population_ranks', 'bayes_factor_reliability',
+           'plot_bayes_factors', 'summarize', 'infer', 'add_cli', 'infer_population']
 
 # %% ../nbs/10_inference.ipynb #c0cffe38
 def posterior_ranks(samples: Tensor, # (S, B, P) posterior samples of B lenses
@@ -419,6 +419,54 @@ def train_posterior(images: Tensor, # (N, C, H, W) simulated images
                 target_mean=mean.tolist(), target_std=std.tolist())
     return posterior_from_regressor(net, meta, images[half:], theta[half:], low, high, flow, hidden_features, num_transforms,
                                     flow_epochs, device), history
+
+# %% ../nbs/10_inference.ipynb #b8d5f2e3
+class _Rows:
+    "Rows `start` to `stop` of an HDF5 data set as an array that `embed` reads in slices: len, shape and [i:j]."
+    def __init__(self, data: h5py.Dataset, start: int, stop: int): self.data, self.start, self.stop = data, start, stop
+    def __len__(self) -> int: return self.stop - self.start
+    @property
+    def shape(self) -> tuple: return (len(self), *self.data.shape[1:])
+    def __getitem__(self, rows: slice) -> np.ndarray: return self.data[self.start + rows.start:min(self.start + rows.stop, self.stop)]
+
+def train_posterior_h5(data: str | Path, # a DeepLense HDF5 file of simulations (e.g. from `simulate_to_h5`), rows in random order
+                       param_names: list, # P names under params/
+                       low: list, # (P,) the prior box the parameters were drawn from
+                       high: list,
+                       out: str | Path, # the CNN's run directory (last.pt, best.pt, history.csv)
+                       model: str = "resnet18", # the embedding CNN, a name of `deeplense.models.MODEL_NAMES`
+                       model_kwargs: dict | None = None, # e.g. {"width": 8}
+                       preprocess: dict | None = None, # preprocessing spec; default {"name": "standardize"}
+                       config: TrainConfig | None = None, # the CNN's training (task regression)
+                       flow: str = "nsf", # sbi density estimator: "nsf", "maf", ...
+                       hidden_features: int = 50,
+                       num_transforms: int = 5,
+                       flow_epochs: int = 200, # most epochs of the flow (sbi stops earlier when validation stalls)
+                       seed: int = 0,
+                       resume: bool = False, # continue out/last.pt if it exists
+                       device: str | torch.device | None = None,
+                      ) -> tuple[LensPosterior, dict]: # the posterior and the CNN's training history
+    "`train_posterior` on an HDF5 file read batch by batch: the first half of its rows trains the CNN, the second the flow."
+    from dataclasses import replace
+    from deeplense.datasets import LensDataset
+    info = read_info(data)
+    unknown = [k for k in param_names if k not in info.param_names]
+    if unknown: raise unknown_name_error("parameter", unknown, info.param_names, where=info.path)
+    if info.n < 4: raise ValueError(f"{info.path} has {info.n} images: train_posterior_h5 needs at least 4 (two per half)")
+    with h5py.File(info.path, "r") as f:
+        theta = _check_theta(range(info.n), np.stack([f[f"params/{k}"][:] for k in param_names], 1), param_names, low, high)
+    half, preprocess = info.n // 2, preprocess or {"name": "standardize"}
+    config = replace(config or TrainConfig(progress=False), task="regression", preprocess=preprocess)
+    mean, std = theta[:half].mean(0), theta[:half].std(0).clamp_min(1e-12)
+    meta = dict(model=model, model_kwargs=dict(model_kwargs or {}), preprocess=preprocess, targets=list(param_names),
+                target_mean=mean.tolist(), target_std=std.tolist(), data=str(info.path))
+    torch.manual_seed(seed)
+    net = build_model(model, info.image_shape[0], len(param_names), **meta["model_kwargs"])
+    train, val = (LensDataset(info.path, indices=np.arange(a, b), target=list(param_names)) for a, b in ((0, half), (half, info.n)))
+    history = fit(net, train, val, config, out=out, resume=resume, meta=meta)
+    with h5py.File(info.path, "r") as f:
+        return posterior_from_regressor(net, meta, _Rows(f["images"], half, info.n), theta[half:], low, high, flow,
+                                        hidden_features, num_transforms, flow_epochs, device), history
 
 # %% ../nbs/10_inference.ipynb #f0ad57b0
 def plot_coverage(levels: Tensor, # (L,) credibility levels
