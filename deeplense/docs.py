@@ -29,9 +29,9 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['TEST_SCALE_BANNER', 'MATHJAX_CONFIG', 'README_FIGURE', 'page_name', 'doc_pages', 'quarto_options', 'pandoc_links',
-           'unlink_code', 'relink', 'page_link', 'broken_links', 'render_page', 'local_mathjax', 'render_docs',
-           'check_docs', 'lenses_figure', 'readme_markdown', 'write_readme', 'check_readme', 'release', 'colab_url',
-           'colab_install', 'colab_cells', 'find_browser', 'screenshot_pages', 'add_cli']
+           'unlink_code', 'relink', 'page_link', 'has_stored_outputs', 'broken_links', 'render_page', 'local_mathjax',
+           'render_docs', 'check_docs', 'lenses_figure', 'readme_markdown', 'write_readme', 'check_readme', 'release',
+           'colab_url', 'colab_install', 'colab_cells', 'find_browser', 'screenshot_pages', 'add_cli']
 
 # %% ../nbs/12_docs.ipynb #f0367f6e
 def _dev_modules():
@@ -207,9 +207,13 @@ def _subtitle(nb: dict) -> str:
     quoted = [l for l in itertools.takewhile(lambda l: l.startswith(">"), lines)]
     return " ".join(re.sub(r"^>\s?", "", l).strip() for l in quoted)
 
+def has_stored_outputs(nb: dict) -> bool:
+    "Whether a notebook keeps the outputs of a run (the tutorials keep a docs-scale run's): its page shows them, unexecuted."
+    return any(c["cell_type"] == "code" and c.get("outputs") for c in nb["cells"])
+
 def _is_test_scale(nb: dict) -> bool:
-    "Whether a notebook has a full-scale switch, so that its outputs are test-scale ones."
-    return any(c["cell_type"] == "code" and _FULL_SCALE.search("".join(c["source"])) for c in nb["cells"])
+    "Whether the page of a notebook shows test-scale outputs: it has a full-scale switch and no stored run to show instead."
+    return not has_stored_outputs(nb) and any(c["cell_type"] == "code" and _FULL_SCALE.search("".join(c["source"])) for c in nb["cells"])
 
 def _nav_html(pages: list[dict], current: str, site_title: str) -> str:
     "The navigation links, relative to page `current`."
@@ -323,7 +327,7 @@ def render_page(nbs_path: str | Path, # the notebooks folder
                 timeout: int | None = None, # seconds a cell may run (None: no limit)
                 mathjax_url: str | None = None, # MathJax to load; "{root}" becomes the way to the site's root (default: nbconvert's CDN)
                ) -> dict:
-    "Execute one notebook like `nbdev_test`, process it like `nbdev_docs` and write its HTML page; returns statistics."
+    "Execute one notebook like `nbdev_test` (unless it keeps its outputs), process it like `nbdev_docs`, write its HTML page; returns statistics."
     nbdev, execnb, nbconvert, _ = _dev_modules()
     from execnb.shell import CaptureShell
     from fastcore.xtras import working_directory
@@ -337,9 +341,10 @@ def render_page(nbs_path: str | Path, # the notebooks folder
     proc = NBProcessor(src, procs=procs[:cut], process=True)
     nb, flags = proc.nb, set(nbdev.config.get_config().get("tst_flags", "").split())
     ran = [c for c in nb.cells if not _skip_cell(c, flags)]
-    shell = CaptureShell(src, timeout=timeout)
-    shell.run_cell("from nbdev.showdoc import show_doc")
-    with working_directory(src.parent): shell.run_all(nb, preproc=lambda c: _skip_cell(c, flags))
+    if not has_stored_outputs(raw): # a notebook that keeps a run's outputs is shown as it is, not run again at test scale
+        shell = CaptureShell(src, timeout=timeout)
+        shell.run_cell("from nbdev.showdoc import show_doc")
+        with working_directory(src.parent): shell.run_all(nb, preproc=lambda c: _skip_cell(c, flags))
     errors = [f"cell `{_first_line(c.source)}`: {o['ename']}: {o['evalue']}"
               for c in ran for o in c.get("outputs", []) if o["output_type"] == "error"]
     has_plots = any(_PLOTTING.search(c.source) for c in ran)
