@@ -58,7 +58,7 @@ MALLOC_OPTIONS = {-3: 64 << 20, -1: 128 << 20} # glibc's mallopt: M_MMAP_THRESHO
 def keep_freed_memory() -> bool: # whether malloc took the options (False where it is not glibc's)
     "Have malloc keep freed memory for the next tensors instead of a new `mmap` (a page fault per 4 kB) for each."
     try: mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError): return False
+    except (OSError, AttributeError, TypeError): return False # not glibc: macOS has no mallopt, Windows no CDLL(None)
     return all(mallopt(option, value) == 1 for option, value in MALLOC_OPTIONS.items())
 
 # %% ../nbs/11_cli.ipynb #39cc281c

@@ -29,7 +29,7 @@ from .formats import H5Info, read_info
 from .datasets import LensDataset
 from .metrics import (bootstrap, check_probs, accuracy, average_precision, binned_metrics, classification_metrics,
                                confident_mistakes, confusion_matrix, expected_calibration_error, one_vs_rest_auc,
-                               precision_recall_curve, reliability, roc_curve, tpr0, tpr10, weighted_macro_auc)
+                               precision_recall_curve, reliability, roc_auc, roc_curve, tpr0, tpr10, weighted_macro_auc)
 from .models import invariance_error, rotate_images
 from .preprocess import make_preprocess
 from .train import load_checkpoint, predict
@@ -39,8 +39,8 @@ __all__ = ['PARAM_UNITS', 'IDENTIFIERS', 'param_unit', 'param_label', 'is_identi
            'plot_roc', 'plot_precision_recall', 'plot_confusion_matrix', 'plot_calibration', 'plot_binned',
            'plot_gallery', 'log_probabilities', 'saliency_maps', 'plot_saliency', 'rotation_errors',
            'plot_equivariance', 'jsonable', 'check_inputs', 'is_training_file', 'eval_rows', 'training_rows',
-           'pixel_scale_of', 'score_model', 'model_views', 'draw_figures', 'check_out', 'write_evaluation', 'evaluate',
-           'add_cli']
+           'pixel_scale_of', 'headline_intervals', 'score_model', 'model_views', 'draw_figures', 'check_out',
+           'write_evaluation', 'evaluate', 'add_cli']
 
 # %% ../nbs/08_evaluate.ipynb #e3865539
 PARAM_UNITS = { # the unit of each parameter DeepLense writes under params/ ("dimensionless", "count", ...); a file's `unit` attribute wins
@@ -442,6 +442,21 @@ def pixel_scale_of(info: H5Info) -> float | None:
     if "pixel_scale" in config: return float(config["pixel_scale"])
     return {"ground": 0.2, "space": 0.1}.get(config.get("kind")) if "Challenge" in str(config.get("source", "")) else None
 
+# %% ../nbs/08_evaluate.ipynb #8e2f5c31
+def headline_intervals(labels, # (N,) class indices
+                       probs, # (N, K) class probabilities
+                       n_boot: int = 1000, # bootstrap resamples
+                       level: float = 0.95, # credibility of the intervals
+                      ) -> dict: # auc_macro_interval [low, high]; with two classes also auc_interval
+    "Bootstrap intervals of the macro AUC (and, for two classes, the AUC), the images resampled within each class."
+    labels, probs = check_probs(labels, probs)
+    out = dict(auc_macro_interval=list(bootstrap(weighted_macro_auc, labels, probs, n_boot=n_boot, level=level, strata=labels,
+                                                 weighted=True)[1:3]))
+    if probs.shape[1] == 2:
+        out["auc_interval"] = list(bootstrap(lambda y, s: roc_auc(y == 1, s), labels, probs[:, 1], n_boot=n_boot, level=level,
+                                         strata=labels)[1:3])
+    return {k: [float(v) for v in lh] for k, lh in out.items()}
+
 # %% ../nbs/08_evaluate.ipynb #30ab6e84
 def _class_probabilities(model: nn.Module, dataset: LensDataset, meta: dict | None, batch_size: int, device,
                          progress: bool) -> np.ndarray:
@@ -471,7 +486,7 @@ def score_model(model: nn.Module, # a classifier
     probs, labels = _class_probabilities(model, dataset, meta, batch_size, device, progress), dataset.labels
     if probs.shape[1] != len(class_names):
         raise ValueError(f"the model gives {probs.shape[1]} class probabilities, but the data has {len(class_names)} classes {class_names}")
-    metrics = classification_metrics(labels, probs) | dict(class_names=class_names, by_param=score_params(
+    metrics = classification_metrics(labels, probs) | headline_intervals(labels, probs) | dict(class_names=class_names, by_param=score_params(
         labels, probs, params, n_bins, n_boot, keep_constant=False))
     if n_equivariance > 0:
         angles = np.arange(0, 360 + angle_step / 2, angle_step)
@@ -612,7 +627,9 @@ def _run_evaluate(args) -> int:
                  batch_size=args.batch_size, device=args.device, n_bins=args.bins, angle_step=args.angle_step,
                  overwrite=args.overwrite, progress=args.progress) # warnings: one line each, from cli.main
     number = lambda x: "undefined" if x is None else f"{x:.3f}" # NaN (one class only) is None in JSON
-    headline = f"AUC {number(m['auc'])}" if "auc" in m else f"macro AUC {number(m['auc_macro'])}"
+    key = "auc" if "auc" in m else "auc_macro"
+    interval = "" if m[key] is None else " [{:.3f}, {:.3f}]".format(*m[f"{key}_interval"]) # 95% bootstrap over the images
+    headline = f"{'AUC' if key == 'auc' else 'macro AUC'} {number(m[key])}{interval}"
     print(f"scored {m['n']} images of {args.data}: {headline}, accuracy {number(m['accuracy'])}; wrote {Path(args.out) / 'metrics.json'} "
           f"and {len(list(Path(args.out).glob('*.png')))} figures")
     return 0
