@@ -95,6 +95,7 @@ class Band:
         if self.background_rms is None and (self.sky_brightness is None or self.zero_point is None):
             raise ValueError(f"band {self.name}: give background_rms, or sky_brightness and zero_point")
 
+# %% ../nbs/02_simconfig.ipynb #a1c0e003
 @dataclass
 class Host:
     "The main deflector: SIE of mass `mass` (or Einstein radius `theta_E`) plus external shear."
@@ -123,6 +124,7 @@ class Sersic:
     def __post_init__(self):
         _check_fields(self, positive=("R_sersic", "n_sersic"), one_of=("amp", "magnitude"))
 
+# %% ../nbs/02_simconfig.ipynb #a1c0e006
 SUBHALO_PROFILES = ("point_mass", "tnfw")
 
 @dataclass
@@ -146,6 +148,7 @@ class Subhalos:
         if self.m_min > self.m_max or self.r_min > self.r_max or self.r_min < 0:
             raise ValueError(f"Subhalos: need m_min <= m_max and 0 <= r_min <= r_max, got {self}")
 
+# %% ../nbs/02_simconfig.ipynb #a1c0e009
 @dataclass
 class Vortex:
     "An axion vortex: a uniform line mass through the host centre, half-length `length_scale` x (1e-22 eV / m_a)."
@@ -220,6 +223,29 @@ def _build(cls, d: dict, prefix: str = ""):
     if unknown: raise unknown_name_error("configuration field", [prefix + k for k in unknown], [prefix + k for k in names])
     return cls(**d)
 
+# %% ../nbs/02_simconfig.ipynb #a1c0e012
+def _check_simulation(c) -> None:
+    "The checks of a `SimulationConfig` whose parts are built: sizes, redshifts, bands, flags, classes, magnitudes."
+    for k in ("n_pix", "supersampling"):
+        v = getattr(c, k)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{k} must be a positive integer, got {v!r}")
+    if not c.pixel_scale > 0: raise ValueError(f"pixel_scale must be positive, got {c.pixel_scale!r}")
+    _check_redshifts(c.z_lens, c.z_source, c.distances)
+    if not c.bands: raise ValueError("a configuration needs at least one band")
+    for k in ("noise", "shot_noise"):
+        if not isinstance(getattr(c, k), bool): raise ValueError(f"{k} must be true or false, got {getattr(c, k)!r}")
+    if c.distances not in DISTANCES: raise unknown_name_error("distances convention", c.distances, DISTANCES)
+    unknown = [k for k in c.classes if k not in CLASS_NAMES]
+    if unknown: raise unknown_name_error("class", unknown, CLASS_NAMES)
+    if not c.classes or len(set(c.classes)) != len(c.classes):
+        raise ValueError(f"classes must be distinct names from {CLASS_NAMES}, got {c.classes}")
+    if c.source.magnitude is not None and any(b.zero_point is None for b in c.bands):
+        raise ValueError("a source magnitude needs a zero_point in every band")
+    if c.survey is not None and (c.lens_light is None or c.lens_light.magnitude is None
+                                    or any(b.zero_point is None for b in c.bands)):
+        raise ValueError("a survey needs lens_light with a magnitude, and a zero_point in every band")
+
+# %% ../nbs/02_simconfig.ipynb #a1c0e015
 @dataclass
 class SimulationConfig:
     "Everything that defines a simulated data set; JSON-serialisable with `to_dict`/`from_dict`."
@@ -246,24 +272,7 @@ class SimulationConfig:
             v = getattr(self, k)
             if isinstance(v, dict): setattr(self, k, _build(cls, v, f"{k}."))
         self.bands = [_build(Band, b, f"bands.{i}.") if isinstance(b, dict) else b for i, b in enumerate(self.bands)]
-        for k in ("n_pix", "supersampling"):
-            v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{k} must be a positive integer, got {v!r}")
-        if not self.pixel_scale > 0: raise ValueError(f"pixel_scale must be positive, got {self.pixel_scale!r}")
-        _check_redshifts(self.z_lens, self.z_source, self.distances)
-        if not self.bands: raise ValueError("a configuration needs at least one band")
-        for k in ("noise", "shot_noise"):
-            if not isinstance(getattr(self, k), bool): raise ValueError(f"{k} must be true or false, got {getattr(self, k)!r}")
-        if self.distances not in DISTANCES: raise unknown_name_error("distances convention", self.distances, DISTANCES)
-        unknown = [c for c in self.classes if c not in CLASS_NAMES]
-        if unknown: raise unknown_name_error("class", unknown, CLASS_NAMES)
-        if not self.classes or len(set(self.classes)) != len(self.classes):
-            raise ValueError(f"classes must be distinct names from {CLASS_NAMES}, got {self.classes}")
-        if self.source.magnitude is not None and any(b.zero_point is None for b in self.bands):
-            raise ValueError("a source magnitude needs a zero_point in every band")
-        if self.survey is not None and (self.lens_light is None or self.lens_light.magnitude is None
-                                        or any(b.zero_point is None for b in self.bands)):
-            raise ValueError("a survey needs lens_light with a magnitude, and a zero_point in every band")
+        _check_simulation(self)
 
     def to_dict(self) -> dict:
         "A JSON-able dict."

@@ -1,0 +1,126 @@
+"""Equivariant networks against a ResNet at equal data (issue 17): macro AUC on a separate test file, which chooses
+nothing, against the number of training images, for several training seeds, with the CPU time each run took.
+
+Every network trains the same epochs on the same images (one-cycle AdamW, peak lr 2e-3, batch 64, standardised
+images, dihedral augmentation; best.pt chosen on the training file's 10% validation rows) and is scored on the same
+test file (another simulation seed). The plain-torch group-convolution networks `gc4` and `gd4` train at about the
+speed of the width-11 ResNet-18 (benchmarks/results/gconv_speed.md), so equal epochs are also about equal CPU time;
+the table gives each run's CPU minutes to check it.
+
+    python -m benchmarks.equivariance --threads 1                    # model_ii, 1k/3k/10k images, seeds 0-2
+    python -m benchmarks.equivariance --scale test                   # seconds: the script's own check
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from deeplense.core import hardware
+from deeplense.formats import read_history
+from deeplense.metrics import bootstrap, weighted_macro_auc
+from deeplense.models import build_model, count_parameters
+from deeplense.simconfig import preset
+from deeplense.train import TrainConfig, fit_h5, predict
+
+from benchmarks.common import RESULTS, command_line, cpu_clock, hardware_sentence, load, simulated_file, write_csv
+
+
+@dataclass
+class Scale:
+    sizes: tuple # training images (the files hold them plus 1/9 for validation)
+    n_test: int # test images
+    epochs: int
+    batch_size: int
+    overrides: dict = field(default_factory=dict) # simulation overrides
+    n_boot: int = 2000 # bootstrap resamples of the test images
+
+
+SCALES = {"cpu": Scale(sizes=(1000, 3000, 10000), n_test=3000, epochs=20, batch_size=64),
+          "test": Scale(sizes=(48,), n_test=48, epochs=1, batch_size=16, overrides={"n_pix": 32}, n_boot=200)}
+NETWORKS = {"resnet18-w11": ("resnet18", {"width": 11}), "gc4": ("gc4", {}), "gd4-w8": ("gd4", {"width": 8})}
+
+
+def train_run(run: Path, data: Path, model: str, kwargs: dict, config: TrainConfig) -> dict:
+    "Train (or reuse) one run: epochs, CPU minutes per thread and the load before and after."
+    done = run / "done.json"
+    if done.exists(): return json.loads(done.read_text())
+    before, cpu = load(), cpu_clock()
+    fit_h5(data, model, run, config, kwargs, fractions=(0.9, 0.1, 0.0), resume=True)
+    info = dict(epochs=len(read_history(run / "history.csv")["epoch"]), cpu_min=(cpu_clock() - cpu) / 60,
+                load_before=before, load_after=load())
+    done.write_text(json.dumps(info))
+    return info
+
+
+def macro_auc_interval(labels: np.ndarray, probs: np.ndarray, n_boot: int) -> tuple:
+    "Macro AUC on the test images and its 95% percentile bootstrap interval."
+    return bootstrap(weighted_macro_auc, labels, probs, n_boot=n_boot, weighted=True)[:3]
+
+
+def main(argv: list | None = None) -> list:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--scale", choices=SCALES, default="cpu")
+    p.add_argument("--dataset", default="model_ii", help="a preset with the three substructure classes")
+    p.add_argument("--sizes", type=int, nargs="+", help="training images (default: the scale's)")
+    p.add_argument("--networks", nargs="+", choices=NETWORKS, default=list(NETWORKS))
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--work", type=Path, default=Path("equivariance_work"), help="simulations and runs (reused)")
+    p.add_argument("--out", type=Path, default=RESULTS / "equivariance", help="where the tables go")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    s, command = SCALES[args.scale], command_line("equivariance", argv)
+    config = preset(args.dataset, s.overrides)
+    test = simulated_file(config, s.n_test, args.work, f"{args.dataset}-{args.scale}", seed=99)
+    with h5py.File(test) as f: labels, images = f["labels"][:], torch.from_numpy(f["images"][:])
+    rows = []
+    for size in args.sizes or s.sizes:
+        data = simulated_file(config, round(size / 0.9), args.work, f"{args.dataset}-{args.scale}", seed=0)
+        for name in args.networks:
+            model, kwargs = NETWORKS[name]
+            n_params = count_parameters(build_model(model, config.image_shape[0], len(config.classes), **kwargs))
+            for seed in args.seeds:
+                run = args.work / "runs" / f"{args.dataset}-{args.scale}-n{size}" / f"{name}-seed{seed}"
+                train_config = TrainConfig(epochs=s.epochs, batch_size=s.batch_size, lr=2e-3, preprocess={"name": "standardize"},
+                                           augment={"dihedral": True}, seed=seed, device="cpu", progress=False)
+                info = train_run(run, data, model, kwargs, train_config)
+                probs = predict(run / "best.pt", images, device="cpu").numpy()
+                auc, low, high = macro_auc_interval(labels, probs, s.n_boot)
+                rows.append(dict(dataset=args.dataset, scale=args.scale, training_images=size, network=name, model=model,
+                                 kwargs=json.dumps(kwargs), parameters=n_params, seed=seed, test_images=len(labels),
+                                 macro_auc=float(auc), auc_low=float(low), auc_high=float(high), **info, command=command,
+                                 finished=f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"))
+                print(f"n={size} {name} seed {seed}: macro AUC {auc:.4f} [{low:.4f}, {high:.4f}], {info['cpu_min']:.1f} CPU min", flush=True)
+    write_table(rows, args.out / f"equivariance_{args.dataset}_{args.scale}", hardware(torch.device("cpu")))
+    return rows
+
+
+def write_table(rows: list, stem: Path, env: dict):
+    "CSV of every run; Markdown: the mean and range over seeds per (training images, network), then every run."
+    write_csv(rows, stem.with_suffix(".csv"))
+    lines = [f"# Equivariant networks against a ResNet at equal data: `{rows[0]['dataset']}`, `{rows[0]['scale']}` scale", "",
+             f"Made with `{rows[0]['command']}` (finished {max(r['finished'] for r in rows)}).", "", hardware_sentence(env), "",
+             "| training images | network | parameters | seeds | macro AUC: mean [min, max] over seeds | CPU min per run (mean) |",
+             "|---|---|---|---|---|---|"]
+    groups = {}
+    for r in rows: groups.setdefault((r["training_images"], r["network"]), []).append(r)
+    for (size, name), runs in groups.items():
+        aucs = [r["macro_auc"] for r in runs]
+        lines.append(f"| {size:,} | {name} | {runs[0]['parameters']:,} | {len(runs)} | {np.mean(aucs):.4f} [{min(aucs):.4f}, "
+                     f"{max(aucs):.4f}] | {np.mean([r['cpu_min'] for r in runs]):.1f} |")
+    lines += ["", "| training images | network | seed | macro AUC [95% bootstrap over test images] | epochs | CPU min | load before / after |",
+              "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['training_images']:,} | {r['network']} | {r['seed']} | {r['macro_auc']:.4f} [{r['auc_low']:.4f}, {r['auc_high']:.4f}] | "
+              f"{r['epochs']} | {r['cpu_min']:.1f} | {r['load_before']} / {r['load_after']} |" for r in rows]
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
