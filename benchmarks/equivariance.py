@@ -5,9 +5,13 @@ Every network trains the same epochs on the same images (one-cycle AdamW, peak l
 images, dihedral augmentation; best.pt chosen on the training file's 10% validation rows) and is scored on the same
 test file (another simulation seed). The plain-torch group-convolution networks `gc4` and `gd4` train at about the
 speed of the width-11 ResNet-18 (benchmarks/results/gconv_speed.md), so equal epochs are also about equal CPU time;
-the table gives each run's CPU minutes to check it.
+the table gives each run's CPU minutes to check it. With `--equal-time NETWORK` the other networks get instead as
+many epochs as fit in the CPU time NETWORK's run of the same seed took, from the CPU time per epoch of a one-epoch
+trial run of each network. Every table comes with its learning curves (validation macro AUC against the epoch and
+against CPU minutes, mean over the seeds).
 
     python -m benchmarks.equivariance --threads 1                    # model_ii, 1k/3k/10k images, seeds 0-2
+    python -m benchmarks.equivariance --sizes 6000 --epochs 10 --equal-time resnet18-w11   # equal CPU time
     python -m benchmarks.equivariance --scale test                   # seconds: the script's own check
 """
 from __future__ import annotations
@@ -47,6 +51,11 @@ SCALES = {"cpu": Scale(sizes=(1000, 3000, 10000), n_test=3000, epochs=20, batch_
 NETWORKS = {"resnet18-w11": ("resnet18", {"width": 11}), "gc4": ("gc4", {}), "gd4-w8": ("gd4", {"width": 8})}
 
 
+def equal_time_epochs(budget_min: float, trial: dict) -> int:
+    "How many epochs fit in `budget_min` CPU minutes at the CPU minutes per epoch of a trial run (at least one)."
+    return max(1, int(budget_min / (trial["cpu_min"] / trial["epochs"])))
+
+
 def train_run(run: Path, data: Path, model: str, kwargs: dict, config: TrainConfig) -> dict:
     "Train (or reuse) one run: epochs, CPU minutes per thread and the load before and after."
     done = run / "done.json"
@@ -72,6 +81,9 @@ def main(argv: list | None = None) -> list:
     p.add_argument("--networks", nargs="+", choices=NETWORKS, default=list(NETWORKS))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--epochs", type=int, help="training epochs (default: the scale's)")
+    p.add_argument("--equal-time", choices=NETWORKS, metavar="NETWORK",
+                   help="the other networks train as many epochs as fit in this network's CPU time (same seed)")
     p.add_argument("--work", type=Path, default=Path("equivariance_work"), help="simulations and runs (reused)")
     p.add_argument("--out", type=Path, default=RESULTS / "equivariance", help="where the tables go")
     args = p.parse_args(argv)
@@ -80,32 +92,75 @@ def main(argv: list | None = None) -> list:
     config = preset(args.dataset, s.overrides)
     test = simulated_file(config, s.n_test, args.work, f"{args.dataset}-{args.scale}", seed=99)
     with h5py.File(test) as f: labels, images = f["labels"][:], torch.from_numpy(f["images"][:])
+    epochs = args.epochs or s.epochs
+    networks = sorted(args.networks, key=lambda name: name != args.equal_time) # the reference first: its times set the budgets
+    if args.equal_time and args.equal_time not in networks: raise SystemExit(f"--equal-time {args.equal_time}: add it to --networks")
     rows = []
     for size in args.sizes or s.sizes:
         data = simulated_file(config, round(size / 0.9), args.work, f"{args.dataset}-{args.scale}", seed=0)
-        for name in args.networks:
+        runs = args.work / "runs" / f"{args.dataset}-{args.scale}-n{size}"
+        budgets = {} # seed -> the reference run's CPU minutes
+        for name in networks:
             model, kwargs = NETWORKS[name]
             n_params = count_parameters(build_model(model, config.image_shape[0], len(config.classes), **kwargs))
+            def train_config(seed: int, n_epochs: int) -> TrainConfig:
+                return TrainConfig(epochs=n_epochs, batch_size=s.batch_size, lr=2e-3, preprocess={"name": "standardize"},
+                                   augment={"dihedral": True}, seed=seed, device="cpu", progress=False)
+            trial = (train_run(runs / f"{name}-trial-e1", data, model, kwargs, train_config(0, 1))
+                     if args.equal_time and name != args.equal_time else None)
             for seed in args.seeds:
-                run = args.work / "runs" / f"{args.dataset}-{args.scale}-n{size}" / f"{name}-seed{seed}"
-                train_config = TrainConfig(epochs=s.epochs, batch_size=s.batch_size, lr=2e-3, preprocess={"name": "standardize"},
-                                           augment={"dihedral": True}, seed=seed, device="cpu", progress=False)
-                info = train_run(run, data, model, kwargs, train_config)
+                n_epochs = equal_time_epochs(budgets[seed], trial) if trial else epochs
+                run = runs / (f"{name}-seed{seed}" + ("" if n_epochs == s.epochs else f"-e{n_epochs}"))
+                info = train_run(run, data, model, kwargs, train_config(seed, n_epochs))
+                if name == args.equal_time: budgets[seed] = info["cpu_min"]
                 probs = predict(run / "best.pt", images, device="cpu").numpy()
                 auc, low, high = macro_auc_interval(labels, probs, s.n_boot)
                 rows.append(dict(dataset=args.dataset, scale=args.scale, training_images=size, network=name, model=model,
                                  kwargs=json.dumps(kwargs), parameters=n_params, seed=seed, test_images=len(labels),
-                                 macro_auc=float(auc), auc_low=float(low), auc_high=float(high), **info, command=command,
-                                 finished=f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"))
-                print(f"n={size} {name} seed {seed}: macro AUC {auc:.4f} [{low:.4f}, {high:.4f}], {info['cpu_min']:.1f} CPU min", flush=True)
-    write_table(rows, args.out / f"equivariance_{args.dataset}_{args.scale}", hardware(torch.device("cpu")))
+                                 macro_auc=float(auc), auc_low=float(low), auc_high=float(high), **info, run=str(run),
+                                 command=command, finished=f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"))
+                print(f"n={size} {name} seed {seed}: macro AUC {auc:.4f} [{low:.4f}, {high:.4f}], {info['epochs']} epochs, "
+                      f"{info['cpu_min']:.1f} CPU min", flush=True)
+    stem = args.out / (f"equivariance_{args.dataset}_{args.scale}" + ("" if epochs == s.epochs else f"_e{epochs}")
+                       + (f"_equal_time_{args.equal_time}" if args.equal_time else ""))
+    comparison = (f"equal CPU time (each network as many epochs as fit in {args.equal_time}'s CPU time, seed by seed)"
+                  if args.equal_time else "equal data")
+    write_table(rows, stem, hardware(torch.device("cpu")), comparison)
+    plot_curves(rows, stem.with_suffix(".png"))
     return rows
 
 
-def write_table(rows: list, stem: Path, env: dict):
+def plot_curves(rows: list, path: Path):
+    "Validation macro AUC against the epoch and against CPU minutes, mean over seeds, one panel pair per training-set size."
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    sizes = sorted({r["training_images"] for r in rows})
+    fig, axes = plt.subplots(len(sizes), 2, figsize=(9, 3 * len(sizes)), squeeze=False, layout="constrained")
+    for (ax_epoch, ax_time), size in zip(axes, sizes):
+        for name in dict.fromkeys(r["network"] for r in rows):
+            runs = [r for r in rows if r["training_images"] == size and r["network"] == name]
+            if not runs: continue
+            histories = [read_history(Path(r["run"]) / "history.csv") for r in runs]
+            n = min(len(h["epoch"]) for h in histories)
+            auc = np.mean([h["val_auc"][:n] for h in histories], 0)
+            minutes = np.mean([np.cumsum(h["time"][:n]) for h in histories], 0) / 60 * np.mean(
+                [r["cpu_min"] / (sum(h["time"]) / 60) for r, h in zip(runs, histories)]) # wall time scaled to the runs' CPU minutes
+            label = f"{name} ({len(runs)} seeds)"
+            ax_epoch.plot(np.arange(1, n + 1), auc, "o-", ms=3, label=label)
+            ax_time.plot(minutes, auc, "o-", ms=3, label=label)
+        ax_epoch.set(xlabel="epoch", ylabel="validation macro AUC", title=f"{size:,} training images")
+        ax_time.set(xlabel="CPU minutes (one thread)", ylabel="validation macro AUC", title=f"{size:,} training images")
+        for ax in (ax_epoch, ax_time): ax.set_ylim(max(0.5, ax.get_ylim()[0]), 1.0); ax.grid(alpha=0.3)
+        ax_epoch.legend(fontsize=8)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write_table(rows: list, stem: Path, env: dict, comparison: str = "equal data"):
     "CSV of every run; Markdown: the mean and range over seeds per (training images, network), then every run."
     write_csv(rows, stem.with_suffix(".csv"))
-    lines = [f"# Equivariant networks against a ResNet at equal data: `{rows[0]['dataset']}`, `{rows[0]['scale']}` scale", "",
+    lines = [f"# Equivariant networks against a ResNet at {comparison}: `{rows[0]['dataset']}`, `{rows[0]['scale']}` scale", "",
              f"Made with `{rows[0]['command']}` (finished {max(r['finished'] for r in rows)}).", "", hardware_sentence(env), "",
              "| training images | network | parameters | seeds | macro AUC: mean [min, max] over seeds | CPU min per run (mean) |",
              "|---|---|---|---|---|---|"]

@@ -19,6 +19,7 @@ from astropy.io import fits
 from astropy.table import Table
 from tqdm import tqdm
 
+from .cli import add_progress_argument
 from .core import DEFAULT_FRACTIONS, make_generator, unknown_name_error
 from .formats import H5Writer, read_info, write_csv, written_summary
 from .download import CHALLENGE_BANDS, DEEPLENSE_CLASSES # the data sets' band order and class folders
@@ -422,12 +423,13 @@ def add_cli(subparsers):
     formats = p.add_subparsers(dest="format", required=True, metavar="FORMAT")
     c = formats.add_parser("challenge", help="Strong Lens Finding Challenge training set (FITS + classifications.csv)")
     c.add_argument("--skip-bad", action="store_true", help="leave out objects with missing or unreadable files (listed)")
-    c.set_defaults(run=lambda a: _report(convert_challenge(a.dir, a.out, skip_bad=a.skip_bad, overwrite=a.overwrite)))
+    c.set_defaults(run=lambda a: _report(convert_challenge(a.dir, a.out, skip_bad=a.skip_bad, overwrite=a.overwrite, progress=a.progress)))
     d = formats.add_parser("deeplense-npy", help="DeepLense Models I-III (no_sub / cdm / axion folders of .npy files)")
     d.add_argument("--allow-pickle", action="store_true",
                    help="read the axion files' pickled [image, axion_mass] arrays (only for files you trust)")
-    d.set_defaults(run=lambda a: _report(convert_deeplense_npy(a.dir, a.out, allow_pickle=a.allow_pickle, overwrite=a.overwrite)))
+    d.set_defaults(run=lambda a: _report(convert_deeplense_npy(a.dir, a.out, allow_pickle=a.allow_pickle, overwrite=a.overwrite, progress=a.progress)))
     for q in (c, d):
         q.add_argument("dir", type=Path, metavar="DIR", help="directory holding the extracted data set (any depth)")
         q.add_argument("--out", type=Path, required=True, help="the HDF5 file to write")
         q.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+        add_progress_argument(q)

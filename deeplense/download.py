@@ -28,6 +28,7 @@ from typing import Callable
 
 from tqdm import tqdm
 
+from .cli import add_progress_argument
 from .core import require, unknown_name_error
 from .formats import output_lock
 
@@ -430,7 +431,7 @@ def download(name: str, # a key of DATASETS: challenge-ground, challenge-space, 
 # %% ../nbs/03_download.ipynb #525f0448
 def _run(args) -> int:
     "Run `deeplense download`."
-    folders = download(args.name, args.dest, args.split, args.url, args.retries, args.timeout, not args.quiet)
+    folders = download(args.name, args.dest, args.split, args.url, args.retries, args.timeout, args.progress)
     for split, folder in folders.items(): print(f"{args.name} {split}: {folder}")
     return 0
 
@@ -445,5 +446,5 @@ def add_cli(subparsers):
                                  "is replaced by train and test")
     p.add_argument("--retries", type=int, default=3, help="attempts after the first, each resuming (default: 3)")
     p.add_argument("--timeout", type=float, default=60., help="seconds without data before an attempt fails (default: 60)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_progress_argument(p)
     p.set_defaults(run=_run)

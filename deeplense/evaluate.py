@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 from torch import Tensor, nn
 
+from .cli import add_progress_argument
 from .formats import H5Info, read_info
 from .datasets import LensDataset
 from .metrics import (bootstrap, check_probs, accuracy, average_precision, binned_metrics, classification_metrics,
@@ -619,7 +620,7 @@ def add_cli(subparsers):
     p.add_argument("--angle-step", type=float, default=15.0, help="degrees between the angles of the invariance curve")
     p.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps, ...; default: CUDA, then MPS, then CPU")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
+    add_progress_argument(p)
     p.set_defaults(run=_run_evaluate)
 
 def _run_evaluate(args) -> int:

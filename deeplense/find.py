@@ -28,7 +28,7 @@ from scipy.spatial import cKDTree
 from torch import nn
 from tqdm.auto import tqdm
 
-from .cli import add_dataclass_arguments, dataclass_from_args, option
+from .cli import add_dataclass_arguments, add_progress_argument, dataclass_from_args, option
 from .core import get_device
 from .formats import read_info
 
@@ -518,7 +518,7 @@ def _run_find(args: argparse.Namespace) -> int:
     detection = dataclass_from_args(DetectionConfig, args)
     table, _ = find_lenses(args.inputs, args.model, args.out, catalog=args.catalog, tta=args.tta, workers=args.workers,
                            tile=args.tile, overlap=args.overlap, top=args.top, detection=detection, size=args.size,
-                           batch_size=args.batch_size, device=args.device, overwrite=args.overwrite, progress=not args.quiet)
+                           batch_size=args.batch_size, device=args.device, overwrite=args.overwrite, progress=args.progress)
     fits_path, csv_path, png_path = _outputs(args.out, overwrite=True)
     best = f"; best score {table['score'][0]:.3f}" if len(table) else ""
     print(f"{len(table)} candidates ranked{best}: wrote {fits_path}, {csv_path.name} and {png_path.name}")
@@ -544,6 +544,6 @@ def add_cli(subparsers):
     p.add_argument("--batch-size", type=int, default=256, help="stamps per forward pass (default 256)")
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_progress_argument(p)
     add_dataclass_arguments(p, DetectionConfig, help_prefix="detection: ")
     p.set_defaults(run=_run_find)

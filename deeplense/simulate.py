@@ -30,6 +30,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from .cli import add_progress_argument
 from .core import check_file, get_device, make_generator
 from .formats import H5Writer, output_lock, read_info, written_summary
 from .lensing import (add_noise, background_rms, convolve, einstein_radius, gaussian_psf_kernel, gaussian_ring,
@@ -827,7 +828,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     simulate_to_h5(config, args.n, args.out, seed=args.seed, batch_size=args.batch_size, workers=args.workers,
                    overwrite=args.overwrite, device=args.device, compile=args.compile,
                    compression=None if args.compression == "none" else args.compression, rank=int(os.environ.get("RANK", 0)),
-                   world_size=int(os.environ.get("WORLD_SIZE", 1)))
+                   world_size=int(os.environ.get("WORLD_SIZE", 1)), progress=args.progress)
     if int(os.environ.get("RANK", 0)) == 0: print(f"deeplense simulate: {written_summary(args.out, time.time() - start)}")
     return 0
 
@@ -852,4 +853,5 @@ def add_cli(subparsers):
     p.add_argument("--compression", choices=("none", "lzf", "gzip"), default="none",
                    help="HDF5 filter of the pixels (default none: simulated noise hardly compresses; gzip is 14%% smaller and slow)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    add_progress_argument(p)
     p.set_defaults(run=run_simulate)
