@@ -74,6 +74,7 @@ def main(argv: list | None = None) -> list:
     p.add_argument("--batch-size", type=int, default=64, help="images per step")
     p.add_argument("--preprocess", type=json.loads, default={"name": "cmu_deeplens"}, help="preprocessing spec (JSON)")
     p.add_argument("--epochs", type=int, help="training epochs (default: the scale's, 10)")
+    p.add_argument("--n-train", type=int, help="training stamps (default: the scale's, 6,000; the challenge's training set had 20,000)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
                    help="override a field of the preset, e.g. source.magnitude='{\"uniform\": [21.5, 25.3]}' (repeatable)")
     p.add_argument("--challenge", type=Path, help="a converted challenge file (deeplense convert challenge) to score too")
@@ -81,7 +82,7 @@ def main(argv: list | None = None) -> list:
     p.add_argument("--out", type=Path, default=RESULTS / "lens_finding", help="where the table goes")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    s = SCALES[args.scale] | ({"epochs": args.epochs} if args.epochs else {})
+    s = SCALES[args.scale] | ({"epochs": args.epochs} if args.epochs else {}) | ({"n_train": args.n_train} if args.n_train else {})
     overrides = dict(parse_override(text) for text in args.set)
     variant = "".join(f"_{k}={json.dumps(v, separators=(',', ':'))}" for k, v in overrides.items()) # its own simulations
     work = args.work / args.scale / (args.preset + variant)
@@ -89,13 +90,14 @@ def main(argv: list | None = None) -> list:
     config = preset(args.preset, s["overrides"] | overrides)
     files = {}
     for split, n, seed in (("train", round(s["n_train"] / 0.9), 1000), ("test", s["n_test"], 2000)):
-        files[split] = work / f"{split}.h5"
+        files[split] = work / (f"{split}.h5" if split == "test" or not args.n_train else f"train_n{args.n_train}.h5")
         if not files[split].exists():
             start = time.perf_counter()
             simulate_to_h5(config, n, files[split], seed=seed, device="cpu", progress=False)
             print(f"simulated {n} {split} stamps in {time.perf_counter() - start:.0f} s", flush=True)
     spec = args.preprocess
     recipe = (("" if args.lr == 1e-3 else f"_lr{args.lr:g}") + ("" if not args.epochs else f"_e{args.epochs}")
+              + ("" if not args.n_train else f"_n{args.n_train}")
               + ("" if args.batch_size == 64 else f"_bs{args.batch_size}")
               + ("" if spec == {"name": "cmu_deeplens"} else "_" + json.dumps(spec, separators=(",", ":"), sort_keys=True)))
     rows = []
@@ -107,7 +109,7 @@ def main(argv: list | None = None) -> list:
         seconds = sum(read_history(run / "history.csv")["time"]) # the epochs' own times: a finished run re-scored keeps them
         tests = [("simulated", files["test"])] + ([("challenge", args.challenge)] if args.challenge else [])
         for name, path in tests:
-            row = dict(preset=args.preset + variant, scale=args.scale, seed=seed, lr=args.lr, epochs=s["epochs"], test=name, test_file=str(path), n_test=read_info(path).n,
+            row = dict(preset=args.preset + variant, scale=args.scale, seed=seed, lr=args.lr, epochs=s["epochs"], n_train=s["n_train"], test=name, test_file=str(path), n_test=read_info(path).n,
                        train_seconds=round(seconds), **metrics_row(*scores_on(run / "best.pt", path)))
             rows.append(row)
             print(f"seed {seed} on {name}: AUC {row['auc']:.4f} [{row['auc_low']:.4f}, {row['auc_high']:.4f}], "
@@ -122,7 +124,7 @@ def write_table(rows: list, stem: Path, command: str):
     "CSV of every row, and a Markdown table with the machine, the load and the command."
     write_csv(rows, stem.with_suffix(".csv"))
     env = hardware(torch.device("cpu"))
-    lines = [f"# Lens finding: ResNet-18 width 11, {rows[0]['epochs']} epochs, CMU DeepLens preprocessing, dihedral augmentation\n",
+    lines = [f"# Lens finding: ResNet-18 width 11, {rows[0]['epochs']} epochs on {rows[0]['n_train']:,} stamps, CMU DeepLens preprocessing, dihedral augmentation\n",
              f"{datetime.now(timezone.utc):%Y-%m-%d}, {json.dumps(env)}; command: `{command}`\n",
              "| preset | seed | test | stamps | AUC [95%] | TPR0 [95%] | TPR10 [95%] | AUC by lensed pixels (none, 1-42, 43-115, 116-241, 242+) | "
              f"AUC against each kind of non-lens ({', '.join(NON_LENS_KINDS)}) | train [s] |",
