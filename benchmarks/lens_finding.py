@@ -10,6 +10,7 @@ lenses against all the non-lenses.
     python -m benchmarks.lens_finding --preset lens_finding --seeds 0 1 2 --threads 1
     python -m benchmarks.lens_finding --preset lens_finding_space --seeds 0 1 2
     python -m benchmarks.lens_finding --preset lens_finding --challenge challenge_ground.h5   # the real stamps
+    python -m benchmarks.lens_finding --preset lens_finding --n-train 20000                 # the challenge's training-set size
     python -m benchmarks.lens_finding --scale test                                          # seconds: the script's own check
 """
 from __future__ import annotations
