@@ -93,6 +93,9 @@ def main(argv: list | None = None) -> list:
     test = simulated_file(config, s.n_test, args.work, f"{args.dataset}-{args.scale}", seed=99)
     with h5py.File(test) as f: labels, images = f["labels"][:], torch.from_numpy(f["images"][:])
     epochs = args.epochs or s.epochs
+    def train_config(seed: int, n_epochs: int) -> TrainConfig: # the recipe every network shares
+        return TrainConfig(epochs=n_epochs, batch_size=s.batch_size, lr=2e-3, preprocess={"name": "standardize"},
+                           augment={"dihedral": True}, seed=seed, device="cpu", progress=False)
     networks = sorted(args.networks, key=lambda name: name != args.equal_time) # the reference first: its times set the budgets
     if args.equal_time and args.equal_time not in networks: raise SystemExit(f"--equal-time {args.equal_time}: add it to --networks")
     rows = []
@@ -103,9 +106,6 @@ def main(argv: list | None = None) -> list:
         for name in networks:
             model, kwargs = NETWORKS[name]
             n_params = count_parameters(build_model(model, config.image_shape[0], len(config.classes), **kwargs))
-            def train_config(seed: int, n_epochs: int) -> TrainConfig:
-                return TrainConfig(epochs=n_epochs, batch_size=s.batch_size, lr=2e-3, preprocess={"name": "standardize"},
-                                   augment={"dihedral": True}, seed=seed, device="cpu", progress=False)
             trial = (train_run(runs / f"{name}-trial-e1", data, model, kwargs, train_config(0, 1))
                      if args.equal_time and name != args.equal_time else None)
             for seed in args.seeds:
