@@ -83,7 +83,8 @@ def main(argv: list | None = None) -> list:
     p.add_argument("--out", type=Path, default=RESULTS / "lens_finding", help="where the table goes")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    s = SCALES[args.scale] | ({"epochs": args.epochs} if args.epochs else {}) | ({"n_train": args.n_train} if args.n_train else {})
+    n_train = args.n_train if args.n_train != SCALES[args.scale]["n_train"] else None # None: the scale's own files and runs
+    s = SCALES[args.scale] | ({"epochs": args.epochs} if args.epochs else {}) | ({"n_train": n_train} if n_train else {})
     overrides = dict(parse_override(text) for text in args.set)
     variant = "".join(f"_{k}={json.dumps(v, separators=(',', ':'))}" for k, v in overrides.items()) # its own simulations
     work = args.work / args.scale / (args.preset + variant)
@@ -91,14 +92,14 @@ def main(argv: list | None = None) -> list:
     config = preset(args.preset, s["overrides"] | overrides)
     files = {}
     for split, n, seed in (("train", round(s["n_train"] / 0.9), 1000), ("test", s["n_test"], 2000)):
-        files[split] = work / (f"{split}.h5" if split == "test" or not args.n_train else f"train_n{args.n_train}.h5")
+        files[split] = work / (f"{split}.h5" if split == "test" or not n_train else f"train_n{n_train}.h5")
         if not files[split].exists():
             start = time.perf_counter()
             simulate_to_h5(config, n, files[split], seed=seed, device="cpu", progress=False)
             print(f"simulated {n} {split} stamps in {time.perf_counter() - start:.0f} s", flush=True)
     spec = args.preprocess
     recipe = (("" if args.lr == 1e-3 else f"_lr{args.lr:g}") + ("" if not args.epochs else f"_e{args.epochs}")
-              + ("" if not args.n_train else f"_n{args.n_train}")
+              + ("" if not n_train else f"_n{n_train}")
               + ("" if args.batch_size == 64 else f"_bs{args.batch_size}")
               + ("" if spec == {"name": "cmu_deeplens"} else "_" + json.dumps(spec, separators=(",", ":"), sort_keys=True)))
     rows = []

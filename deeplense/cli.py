@@ -18,7 +18,7 @@ import warnings
 # %% auto #0
 __all__ = ['COMMANDS', 'CLI_MODULES', 'MALLOC_OPTIONS', 'USER_ERRORS', 'INTERRUPTED', 'ARGUMENT_TYPES', 'build_parser',
            'keep_freed_memory', 'main', 'json_argument', 'json_object', 'json_array', 'option',
-           'add_dataclass_arguments', 'add_progress_argument', 'dataclass_from_args']
+           'add_dataclass_arguments', 'dataclass_from_args', 'add_progress_argument']
 
 # %% ../nbs/11_cli.ipynb #f1400c51
 COMMANDS = { # command -> (the module whose `add_cli(subparsers)` adds it, the help line of `deeplense --help`), in its order
@@ -131,14 +131,16 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, # the command's par
         if f.metadata.get("choices"): kw["choices"] = f.metadata["choices"]
         parser.add_argument("--" + f.name.replace("_", "-"), default=f.default, help=help, **kw)
 
+def dataclass_from_args(cls: type, # the dataclass given to `add_dataclass_arguments`
+                        args: argparse.Namespace, # the parsed arguments
+                       ) -> object:
+    "The dataclass `cls` made from the options that `add_dataclass_arguments` added."
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+
+# %% ../nbs/11_cli.ipynb #c9e1a3f7
 def add_progress_argument(parser: argparse.ArgumentParser, # a command's parser
                          ):
     "`--progress/--no-progress` (default: on), spelt alike in every command; `--quiet` is another name for `--no-progress`."
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars (default: on)")
     parser.add_argument("--quiet", dest="progress", action="store_false", help=argparse.SUPPRESS)
 
-def dataclass_from_args(cls: type, # the dataclass given to `add_dataclass_arguments`
-                        args: argparse.Namespace, # the parsed arguments
-                       ) -> object:
-    "The dataclass `cls` made from the options that `add_dataclass_arguments` added."
-    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
