@@ -60,13 +60,22 @@ def simulated_file(config, # a deeplense.simconfig.SimulationConfig
                   ) -> Path:
     "`n` images of `config` simulated once into the work folder and reused (a stopped simulation resumes)."
     path = Path(work) / "data" / f"{name}-n{n}-seed{seed}.h5"
-    if path.exists():
-        stored = read_info(path).config
-        if stored.get("simulation") != config.to_dict() or stored.get("seed") != seed:
-            raise ValueError(f"{path} was simulated with another configuration or seed; delete it to simulate again")
-        return path
+    if is_simulated(path, config, seed): return path
     path.parent.mkdir(parents=True, exist_ok=True)
     return simulate_to_h5(config, n, path, seed=seed, device=device, progress=True)
+
+
+def is_simulated(path: Path, # a cached simulation, which may not exist yet
+                 config, # the configuration it must have been made with
+                 seed: int, # and the seed
+                ) -> bool:
+    "Whether `path` exists, made from `config` and `seed`; a `ValueError` when it exists but was made otherwise."
+    if not Path(path).exists(): return False
+    stored = read_info(path).config
+    if stored.get("simulation") != config.to_dict() or stored.get("seed") != seed:
+        raise ValueError(f"{path} was simulated with another configuration or seed (the preset or the code changed?): "
+                         "delete it, and the runs trained on it, or use another --work folder")
+    return True
 
 
 class BudgetReached(Exception):

@@ -33,7 +33,7 @@ from deeplense.simconfig import NON_LENS_KINDS, preset
 from deeplense.simulate import parse_override, simulate_to_h5
 from deeplense.train import TrainConfig, fit_h5, predict
 
-from benchmarks.common import HERE, RESULTS, command_line, write_csv
+from benchmarks.common import HERE, RESULTS, command_line, is_simulated, write_csv
 
 SCALES = {"full": dict(n_train=6000, n_test=4000, epochs=10, overrides={}),
           "test": dict(n_train=96, n_test=64, epochs=1, overrides={"n_pix": 32})}
@@ -93,7 +93,7 @@ def main(argv: list | None = None) -> list:
     files = {}
     for split, n, seed in (("train", round(s["n_train"] / 0.9), 1000), ("test", s["n_test"], 2000)):
         files[split] = work / (f"{split}.h5" if split == "test" or not n_train else f"train_n{n_train}.h5")
-        if not files[split].exists():
+        if not is_simulated(files[split], config, seed):
             start = time.perf_counter()
             simulate_to_h5(config, n, files[split], seed=seed, device="cpu", progress=False)
             print(f"simulated {n} {split} stamps in {time.perf_counter() - start:.0f} s", flush=True)

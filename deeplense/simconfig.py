@@ -313,13 +313,13 @@ def _model_iii() -> SimulationConfig:
 def _uniform(a: float, b: float) -> dict: return {"uniform": [a, b]}
 def _log_uniform(a: float, b: float) -> dict: return {"log_uniform": [a, b]}
 
-def _lens_population(theta_E: dict, source_magnitude: dict, source_R: dict) -> dict:
-    "The host, lens light and source of the lens-finding presets (the table above); Einstein radii and sources per set."
-    host = Host(mass=None, theta_E=theta_E, e1=_uniform(-0.25, 0.25), e2=_uniform(-0.25, 0.25), center_x=_uniform(-0.1, 0.1),
+def _lens_population(source_magnitude: dict) -> dict:
+    "The host, lens light and source of the lens-finding presets (the table above); the sources' magnitudes per set."
+    host = Host(mass=None, theta_E=_log_uniform(0.4, 3.5), e1=_uniform(-0.25, 0.25), e2=_uniform(-0.25, 0.25), center_x=_uniform(-0.1, 0.1),
                 center_y=_uniform(-0.1, 0.1), gamma1=_uniform(-0.08, 0.08), gamma2=_uniform(-0.08, 0.08))
     lens_light = Sersic(magnitude=_uniform(17.5, 21.5), R_sersic=_log_uniform(0.4, 2.5), n_sersic=_uniform(2.5, 5.0),
                         e1=_uniform(-0.25, 0.25), e2=_uniform(-0.25, 0.25))
-    source = Sersic(magnitude=source_magnitude, R_sersic=source_R, n_sersic=_uniform(0.5, 2.5), e1=_uniform(-0.4, 0.4),
+    source = Sersic(magnitude=source_magnitude, R_sersic=_log_uniform(0.12, 0.45), n_sersic=_uniform(0.5, 2.5), e1=_uniform(-0.4, 0.4),
                     e2=_uniform(-0.4, 0.4), center_x=_uniform(-0.5, 0.5), center_y=_uniform(-0.5, 0.5))
     return dict(host=host, lens_light=lens_light, source=source, mask=Mask(), survey=Survey(), classes=["non_lens", "lens"],
                 z_lens=0.5, z_source=2.0, shot_noise=False)
@@ -331,13 +331,13 @@ def _lens_finding() -> SimulationConfig:
                   zero_point=zp, read_noise=5.0, lens_colour=lc, source_colour=sc, flux_unit=10 ** (-0.4 * zp))
              for k, (f, t, n, sky, zp, lc, sc) in kids.items()]
     return SimulationConfig(preset="lens_finding", n_pix=101, pixel_scale=0.2, bands=bands,
-                            **_lens_population(_log_uniform(0.3, 3.5), _uniform(23.0, 26.8), _log_uniform(0.05, 0.8)))
+                            **_lens_population(_uniform(23.1, 26.9)))
 
 def _lens_finding_space() -> SimulationConfig:
     vis = Band(name="VIS", psf_fwhm=_uniform(0.15, 0.2), exposure_time=_uniform(0.75 * 1038.3, 1.25 * 1038.3), num_exposures=1,
                sky_brightness=22.3, zero_point=25.72, read_noise=4.2, flux_unit=10 ** (-0.4 * 25.72))
     return SimulationConfig(preset="lens_finding_space", n_pix=101, pixel_scale=0.1, bands=[vis],
-                            **_lens_population(_log_uniform(0.4, 3.5), _uniform(22.8, 26.0), _log_uniform(0.07, 1.2)))
+                            **_lens_population(_uniform(22.8, 26.4)))
 
 # %% ../nbs/02_simconfig.ipynb #b5b5b907
 PRESETS = {"model_i": _model_i, "model_ii": _model_ii, "model_iii": _model_iii, "lens_finding": _lens_finding,
