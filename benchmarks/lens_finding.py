@@ -9,6 +9,7 @@ lenses against all the non-lenses.
 
     python -m benchmarks.lens_finding --preset lens_finding --seeds 0 1 2 --threads 1
     python -m benchmarks.lens_finding --preset lens_finding_space --seeds 0 1 2
+    python -m benchmarks.lens_finding --preset lens_finding_survey --seeds 0 1 2             # a survey's look-alikes
     python -m benchmarks.lens_finding --preset lens_finding --challenge challenge_ground.h5   # the real stamps
     python -m benchmarks.lens_finding --preset lens_finding --n-train 20000                 # the challenge's training-set size
     python -m benchmarks.lens_finding --scale test                                          # seconds: the script's own check
@@ -67,7 +68,7 @@ def metrics_row(labels: np.ndarray, probs: np.ndarray, pixels: np.ndarray | None
 
 def main(argv: list | None = None) -> list:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", default="lens_finding", help="lens_finding or lens_finding_space")
+    p.add_argument("--preset", default="lens_finding", help="lens_finding, lens_finding_space or lens_finding_survey")
     p.add_argument("--scale", choices=SCALES, default="full")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -86,7 +87,7 @@ def main(argv: list | None = None) -> list:
     n_train = args.n_train if args.n_train != SCALES[args.scale]["n_train"] else None # None: the scale's own files and runs
     s = SCALES[args.scale] | ({"epochs": args.epochs} if args.epochs else {}) | ({"n_train": n_train} if n_train else {})
     overrides = dict(parse_override(text) for text in args.set)
-    variant = "".join(f"_{k}={json.dumps(v, separators=(',', ':'))}" for k, v in overrides.items()) # its own simulations
+    variant = "".join(f"+{k}={json.dumps(v, separators=(',', ':'))}" for k, v in overrides.items()) # its own simulations
     work = args.work / args.scale / (args.preset + variant)
     work.mkdir(parents=True, exist_ok=True)
     config = preset(args.preset, s["overrides"] | overrides)

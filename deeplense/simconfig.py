@@ -201,10 +201,14 @@ class Survey:
     companion_distance: float | dict = field(default_factory=lambda: {"uniform": [0.8, 3.0]}) # [arcsec], merger or blue companion
     companion_magnitude: float | dict = field(default_factory=lambda: {"uniform": [21.5, 25.5]}) # blue companion, first band
     ring_radius: float | dict = field(default_factory=lambda: {"uniform": [0.8, 3.0]}) # [arcsec], ring galaxies
+    arm_amplitude: float | dict = field(default_factory=lambda: {"uniform": [0.5, 1.0]}) # spirals' arm contrast A in [0, 1] (`spiral_arms`)
     def __post_init__(self):
         _check_fields(self, positive=("neighbour_R_sersic", "companion_distance", "ring_radius"), skip=("kinds", "lens_kinds"))
         for k in ("neighbours", "stars"):
             if not getattr(self, k) >= 0: raise ValueError(f"Survey.{k} must be >= 0, got {getattr(self, k)!r}")
+        a = self.arm_amplitude
+        kind, (low, high) = next(iter(a.items())) if isinstance(a, dict) else ("number", (a, a))
+        if kind == "normal" or not 0 <= low <= high <= 1: raise ValueError(f"Survey.arm_amplitude must lie in [0, 1] (a number or a uniform range), got {a!r}")
         for name, kinds in (("kinds", self.kinds), ("lens_kinds", self.lens_kinds or self.kinds)):
             unknown = [k for k in kinds if k not in NON_LENS_KINDS]
             if unknown: raise unknown_name_error("kind", unknown, NON_LENS_KINDS)
@@ -313,6 +317,10 @@ def _model_iii() -> SimulationConfig:
 def _uniform(a: float, b: float) -> dict: return {"uniform": [a, b]}
 def _log_uniform(a: float, b: float) -> dict: return {"log_uniform": [a, b]}
 
+def _challenge_galaxies() -> Survey:
+    "The challenge's foreground galaxies (the text above): ellipticals, disks with faint arms, and companions."
+    return Survey(kinds=dict(elliptical=0.8, spiral=0.1, merger=0.1), arm_amplitude=_uniform(0.01, 0.2))
+
 def _lens_population(source_magnitude: dict) -> dict:
     "The host, lens light and source of the lens-finding presets (the table above); the sources' magnitudes per set."
     host = Host(mass=None, theta_E=_log_uniform(0.4, 3.5), e1=_uniform(-0.25, 0.25), e2=_uniform(-0.25, 0.25), center_x=_uniform(-0.1, 0.1),
@@ -321,7 +329,7 @@ def _lens_population(source_magnitude: dict) -> dict:
                         e1=_uniform(-0.25, 0.25), e2=_uniform(-0.25, 0.25))
     source = Sersic(magnitude=source_magnitude, R_sersic=_log_uniform(0.12, 0.45), n_sersic=_uniform(0.5, 2.5), e1=_uniform(-0.4, 0.4),
                     e2=_uniform(-0.4, 0.4), center_x=_uniform(-0.5, 0.5), center_y=_uniform(-0.5, 0.5))
-    return dict(host=host, lens_light=lens_light, source=source, mask=Mask(), survey=Survey(), classes=["non_lens", "lens"],
+    return dict(host=host, lens_light=lens_light, source=source, mask=Mask(), survey=_challenge_galaxies(), classes=["non_lens", "lens"],
                 z_lens=0.5, z_source=2.0, shot_noise=False)
 
 def _lens_finding() -> SimulationConfig:
@@ -339,9 +347,12 @@ def _lens_finding_space() -> SimulationConfig:
     return SimulationConfig(preset="lens_finding_space", n_pix=101, pixel_scale=0.1, bands=[vis],
                             **_lens_population(_uniform(22.8, 26.4)))
 
+def _lens_finding_survey() -> SimulationConfig:
+    return dataclasses.replace(_lens_finding(), preset="lens_finding_survey", survey=Survey()) # a survey's look-alikes
+
 # %% ../nbs/02_simconfig.ipynb #b5b5b907
 PRESETS = {"model_i": _model_i, "model_ii": _model_ii, "model_iii": _model_iii, "lens_finding": _lens_finding,
-           "lens_finding_space": _lens_finding_space}
+           "lens_finding_space": _lens_finding_space, "lens_finding_survey": _lens_finding_survey}
 
 def field_paths(obj, # a configuration dataclass, e.g. a `SimulationConfig`
                 prefix: str = "", # put before every path

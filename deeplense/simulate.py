@@ -408,7 +408,7 @@ def sample_survey(config: SimulationConfig, draws: Draws,
     # spirals: part of the light in an exponential disk with logarithmic arms; ring galaxies: part in a ring
     spiral, ring = is_kind("spiral"), is_kind("ring")
     disk_fraction, disk_R, disk_e1, disk_e2, disk_red = 0.5 + 0.4 * u(), R * (1.2 + 1.3 * u()), 0.8 * u() - 0.4, 0.8 * u() - 0.4, 0.2 + 0.4 * u()
-    arms = dict(n_arms=torch.floor(2 + 3 * u()), pitch=math.radians(10) + math.radians(20) * u(), amplitude=0.5 + 0.5 * u(),
+    arms = dict(n_arms=torch.floor(2 + 3 * u()), pitch=math.radians(10) + math.radians(20) * u(), amplitude=draws.spec(s.arm_amplitude),
                 phase=2 * math.pi * u())
     ring_fraction, ring_radius, ring_width, ring_red = 0.3 + 0.3 * u(), draws.spec(s.ring_radius), 0.1 + 0.25 * u(), 0.5 * u()
     central = band_fluxes(config, mag, torch.ones_like(mag)) # the lens light's fluxes
