@@ -18,10 +18,10 @@ from .core import unknown_name_error
 from .lensing import DEFAULT_COSMOLOGY
 
 # %% auto #0
-__all__ = ['DISTRIBUTIONS', 'SUBHALO_PROFILES', 'NON_LENS_KINDS', 'CLASS_NAMES', 'DISTANCES', 'PRESETS', 'DEEPLENSESIM_PRESETS',
-           'VARIED_PRESETS', 'check_spec', 'sample', 'is_fixed', 'Band', 'Host', 'Sersic', 'Subhalos', 'Vortex', 'Mask',
-           'redshift_range', 'Survey', 'SimulationConfig', 'field_paths', 'override', 'preset',
-           'deeplensesim_einstein_radius']
+__all__ = ['DISTRIBUTIONS', 'SUBHALO_PROFILES', 'NON_LENS_KINDS', 'CLASS_NAMES', 'DISTANCES', 'CHALLENGE_CATALOGUE', 'PRESETS',
+           'DEEPLENSESIM_PRESETS', 'VARIED_PRESETS', 'check_spec', 'sample', 'is_fixed', 'Band', 'Host', 'Sersic',
+           'Subhalos', 'Vortex', 'Mask', 'redshift_range', 'Survey', 'SimulationConfig', 'field_paths', 'override',
+           'preset', 'deeplensesim_einstein_radius']
 
 # %% ../nbs/02_simconfig.ipynb #c2cc29ab
 DISTRIBUTIONS = ("uniform", "log_uniform", "normal")
@@ -314,6 +314,10 @@ def _model_iii() -> SimulationConfig:
     return _substructure("model_iii", 64, 0.08, band, Sersic(magnitude=20.0))
 
 # %% ../nbs/02_simconfig.ipynb #3de2f0a6
+CHALLENGE_CATALOGUE = { # the challenge catalogues' lenses: percentiles 10/25/50/75/90, and the share with no lensed pixel
+    "lens_finding": dict(lensed_pixels=(9, 43, 116, 242, 471), lensed_flux_sigma=(10.6, 70, 248, 677, 1836), none=0.066),
+    "lens_finding_space": dict(lensed_pixels=(47, 101, 232, 599, 1192), lensed_flux_sigma=(122, 298, 822, 2308, 5611), none=None)}
+
 def _uniform(a: float, b: float) -> dict: return {"uniform": [a, b]}
 def _log_uniform(a: float, b: float) -> dict: return {"log_uniform": [a, b]}
 
