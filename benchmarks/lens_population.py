@@ -21,9 +21,8 @@ import random
 
 import torch
 
-from deeplense.core import make_generator
 from deeplense.simconfig import CHALLENGE_CATALOGUE, preset
-from deeplense.simulate import lensed_source_stats, sample_params
+from deeplense.simulate import lens_visibility_percentiles
 
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 STATS = ("lensed_pixels", "lensed_flux_sigma")
@@ -32,19 +31,9 @@ BOX = ((0.2, 0.7), (2.0, 4.0), (21.5, 24.0), (25.0, 27.5), (0.03, 0.2), (0.5, 2.
 STEP = (0.05, 0.3, 0.3, 0.3, 0.02, 0.15) # the second half's Gaussian steps around the best so far
 
 
-def lens_percentiles(name: str, # a lens-finding preset
-                     overrides: dict | None = None, # dotted path -> value, as `preset` takes them
-                     n: int = 2048, # simulated lenses
-                     seed: int = 1000, # the first batch's generator seed
-                    ) -> dict: # lensed_pixels, lensed_flux_sigma: the percentiles; none: the share with no lensed pixel
-    "The percentiles `QUANTILES` of how visible the lenses of preset `name` are, as the challenge's catalogue counts."
-    config, batches = preset(name, overrides), []
-    for b in range(max(1, n // 256)):
-        lens = torch.full((256,), config.classes.index("lens"), dtype=torch.long)
-        batches.append(lensed_source_stats(config, *sample_params(config, lens, make_generator(seed + b)), lens))
-    values = {k: torch.cat([s[k] for s in batches]) for k in STATS}
-    q = torch.tensor(QUANTILES, dtype=torch.float64)
-    return {k: v.quantile(q).tolist() for k, v in values.items()} | {"none": (values["lensed_pixels"] == 0).double().mean().item()}
+def lens_percentiles(name: str, overrides: dict | None = None, n: int = 2048, seed: int = 1000) -> dict:
+    "`lens_visibility_percentiles` of `n` lenses of preset `name` with `overrides`, at `QUANTILES`."
+    return lens_visibility_percentiles(preset(name, overrides), n, seed, quantiles=QUANTILES)
 
 
 def misfit(ours: dict, target: dict) -> float:

@@ -45,8 +45,8 @@ __all__ = ['HOST_PARAMS', 'SUBHALO_PARAMS', 'VORTEX_PARAMS', 'SURVEY_PARAMS', 'C
            'concentration_duffy08', 'nfw_angles', 'tidal_radius', 'tnfw_bound_mass', 'subhalo_profiles',
            'annulus_host_mass', 'mean_subhalo_mass', 'sample_subhalos', 'sample_vortex', 'sample_instrument',
            'sample_mask', 'band_fluxes', 'sample_survey', 'sample_params', 'param_names', 'render_images',
-           'lensed_source_stats', 'simulate_batch', 'check_seed', 'batch_generator', 'SimulationJob', 'simulate_to_h5',
-           'load_config', 'parse_override', 'run_simulate', 'add_cli']
+           'lensed_source_stats', 'simulate_batch', 'lens_visibility_percentiles', 'check_seed', 'batch_generator',
+           'SimulationJob', 'simulate_to_h5', 'load_config', 'parse_override', 'run_simulate', 'add_cli']
 
 # %% ../nbs/02_simulate.ipynb #1a306917
 def power_law_masses(u: Tensor, # uniform draws in [0, 1)
@@ -622,6 +622,22 @@ def simulate_batch(config: SimulationConfig,
     images = render_images(config, params, extra, labels, generator, dtype, compile)
     if "lens" in config.classes: params = params | lensed_source_stats(config, params, extra, labels, dtype)
     return images, labels, params
+
+# %% ../nbs/02_simulate.ipynb #308777c3
+def lens_visibility_percentiles(config: SimulationConfig, # a lens-finding configuration
+                                n: int, # simulated lenses
+                                seed: int = 0, # batch b draws from `make_generator(seed + b)`
+                                batch_size: int = 256,
+                                quantiles: tuple = (0.1, 0.25, 0.5, 0.75, 0.9),
+                               ) -> dict: # lensed_pixels, lensed_flux_sigma: percentiles (lists); none: share with no lensed pixel
+    "How visible `n` lenses of `config` are, as the challenge's catalogue reports it (`simconfig.CHALLENGE_CATALOGUE`)."
+    lens = torch.full((batch_size,), config.classes.index("lens"), dtype=torch.long)
+    stats = [lensed_source_stats(config, *sample_params(config, lens, make_generator(seed + b)), lens)
+             for b in range(max(1, n // batch_size))]
+    values = {k: torch.cat([s[k] for s in stats]) for k in ("lensed_pixels", "lensed_flux_sigma")}
+    q = torch.tensor(quantiles, dtype=torch.float64)
+    return {k: v.quantile(q).tolist() for k, v in values.items()} | {"none": (values["lensed_pixels"] == 0).double().mean().item()}
+
 
 # %% ../nbs/02_simulate.ipynb #b7b02f04
 def check_seed(seed) -> int:
