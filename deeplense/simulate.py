@@ -328,9 +328,10 @@ def sample_mask(config: SimulationConfig, draws: Draws) -> tuple[dict, dict]: # 
     cx, cy, radius = n * draws.uniform(K), n * draws.uniform(K), sample(m.radius, draws.n * K, draws.generator).view(draws.n, K)
     centres = torch.arange(n, dtype=torch.float64, device=device) + 0.5
     mask = torch.zeros(draws.n, n, n, dtype=torch.bool, device=device)
-    for k in range(K):
-        d2 = (centres[:, None] - cy[:, k, None, None]) ** 2 + (centres - cx[:, k, None, None]) ** 2
-        mask |= (d2 < radius[:, k, None, None] ** 2) & (k < count)[:, None, None]
+    for k in range(K): # the k-th disc of the images that have one (most have none)
+        r = torch.nonzero(count > k).squeeze(1)
+        d2 = (centres[:, None] - cy[r, k, None, None]) ** 2 + (centres - cx[r, k, None, None]) ** 2
+        mask[r] = mask[r] | (d2 < radius[r, k, None, None] ** 2)
     return dict(masked_fraction=mask.to(torch.float64).mean((1, 2))), dict(mask=mask)
 
 # %% ../nbs/02_simulate.ipynb #288b98e4
@@ -523,10 +524,12 @@ _HOST_FIELDS = ("mass", "theta_E", "e1", "e2", "center_x", "center_y", "gamma1",
 
 def _render_class(config: SimulationConfig, name: str, p: dict, extra: dict, rows: Tensor, psf: tuple | None, dtype,
                   render=render_image, foreground: bool = True) -> Tensor:
-    "Noise-free images (b, C, H, W) of the rows `rows`, all of class `name`; `foreground=False`: the lensed source alone."
+    "Noise-free images (b, C, H, W) of the rows `rows`, all of class `name`; `foreground=False`: the lensed source alone, first band only (b, 1, H, W)."
     col = lambda k, r=rows: p[k][r].to(dtype)[:, None, None]
+    bands = config.bands if foreground else config.bands[:1]
+    if psf is not None: psf = tuple(k[:len(bands)] for k in psf)
     def light(prefix, scale=None):
-        amps = torch.stack([p[band_key(f"{prefix}_amp", b, config)][rows] for b in config.bands], 1).to(dtype)
+        amps = torch.stack([p[band_key(f"{prefix}_amp", b, config)][rows] for b in bands], 1).to(dtype)
         if scale is not None: amps = amps * scale[rows].to(dtype)[:, None]
         return lambda x, y: sersic_ellipse(x, y, 1.0, col(f"{prefix}_R_sersic"), col(f"{prefix}_n_sersic"), col(f"{prefix}_e1"),
                                            col(f"{prefix}_e2"), col(f"{prefix}_x"), col(f"{prefix}_y"))[:, None] * amps[..., None, None]
@@ -551,7 +554,7 @@ def _render_class(config: SimulationConfig, name: str, p: dict, extra: dict, row
                 ax, ay = ax + dx, ay + dy
             return ax, ay
         image = render(deflection, light("source"), lens_light, **grid)
-    if psf is None: image = _convolve_per_image(image, _psf_fwhm(config, p, rows).to(dtype), config.pixel_scale)
+    if psf is None: image = _convolve_per_image(image, _psf_fwhm(config, p, rows)[:, :len(bands)].to(dtype), config.pixel_scale)
     if config.survey is not None and foreground:
         s = {k: v[rows].to(dtype) for k, v in extra["survey_stars"].items()}
         image = image + point_sources(config.n_pix, config.pixel_scale, s["flux"].transpose(1, 2), s["x"][:, None], s["y"][:, None],
@@ -600,7 +603,7 @@ def lensed_source_stats(config: SimulationConfig, params: dict, extra: dict,
     stats = {k: torch.full((B,), math.nan, dtype=torch.float64, device=device) for k in ("lensed_pixels", "lensed_flux_sigma")}
     rows = torch.nonzero(labels.to(device) == config.classes.index("lens")).squeeze(1)
     if not len(rows): return stats
-    source = _render_class(config, "lens", params, extra, rows, _psf_stack(config, dtype, device), dtype, foreground=False)[:, 0]
+    source = _render_class(config, "lens", params, extra, rows, _psf_stack(config, dtype, device), dtype, foreground=False)[:, 0] # the first band
     sigma = params[band_key("background_rms", config.bands[0], config)][rows].to(dtype)[:, None, None]
     above = source > sigma
     stats["lensed_pixels"][rows] = above.sum((1, 2)).to(torch.float64)
