@@ -12,6 +12,7 @@ lenses against all the non-lenses.
     python -m benchmarks.lens_finding --preset lens_finding_survey --seeds 0 1 2             # a survey's look-alikes
     python -m benchmarks.lens_finding --preset lens_finding --challenge challenge_ground.h5   # the real stamps
     python -m benchmarks.lens_finding --preset lens_finding --n-train 20000                 # the challenge's training-set size
+    python -m benchmarks.lens_finding --preset lens_finding --network gd4-w8                # another network (equivariance's names)
     python -m benchmarks.lens_finding --scale test                                          # seconds: the script's own check
 """
 from __future__ import annotations
@@ -35,6 +36,7 @@ from deeplense.simulate import parse_override, simulate_to_h5
 from deeplense.train import TrainConfig, fit_h5, predict
 
 from benchmarks.common import HERE, RESULTS, command_line, is_simulated, write_csv
+from benchmarks.equivariance import NETWORKS
 
 SCALES = {"full": dict(n_train=6000, n_test=4000, epochs=10, overrides={}),
           "test": dict(n_train=96, n_test=64, epochs=1, overrides={"n_pix": 32})}
@@ -72,6 +74,8 @@ def main(argv: list | None = None) -> list:
     p.add_argument("--scale", choices=SCALES, default="full")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--network", choices=list(NETWORKS), default="resnet18-w11",
+                   help="the network (the issue's: resnet18-w11; gc4 and gd4-w8 are the group-convolution networks)")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of the one-cycle AdamW schedule")
     p.add_argument("--batch-size", type=int, default=64, help="images per step")
     p.add_argument("--preprocess", type=json.loads, default={"name": "cmu_deeplens"}, help="preprocessing spec (JSON)")
@@ -105,20 +109,22 @@ def main(argv: list | None = None) -> list:
               + ("" if spec == {"name": "cmu_deeplens"} else "_" + json.dumps(spec, separators=(",", ":"), sort_keys=True)))
     rows = []
     for seed in args.seeds:
-        run = work / f"resnet18_w11_seed{seed}{recipe}"
+        run = work / f"{args.network.replace('-', '_')}_seed{seed}{recipe}"
         train_config = TrainConfig(epochs=s["epochs"], batch_size=args.batch_size, lr=args.lr, preprocess=spec, augment={"dihedral": True},
                                    seed=seed, progress=False, device="cpu")
-        fit_h5(files["train"], "resnet18", run, train_config, model_kwargs={"width": 11}, fractions=(0.9, 0.1, 0.0), resume=True)
+        model_name, model_kwargs = NETWORKS[args.network]
+        fit_h5(files["train"], model_name, run, train_config, model_kwargs=model_kwargs, fractions=(0.9, 0.1, 0.0), resume=True)
         seconds = sum(read_history(run / "history.csv")["time"]) # the epochs' own times: a finished run re-scored keeps them
         tests = [("simulated", files["test"])] + ([("challenge", args.challenge)] if args.challenge else [])
         for name, path in tests:
-            row = dict(preset=args.preset + variant, scale=args.scale, seed=seed, lr=args.lr, epochs=s["epochs"], n_train=s["n_train"], test=name, test_file=str(path), n_test=read_info(path).n,
+            row = dict(preset=args.preset + variant, network=args.network, scale=args.scale, seed=seed, lr=args.lr, epochs=s["epochs"], n_train=s["n_train"], test=name, test_file=str(path), n_test=read_info(path).n,
                        train_seconds=round(seconds), **metrics_row(*scores_on(run / "best.pt", path)))
             rows.append(row)
             print(f"seed {seed} on {name}: AUC {row['auc']:.4f} [{row['auc_low']:.4f}, {row['auc_high']:.4f}], "
                   f"TPR0 {row['tpr0']:.3f} [{row['tpr0_low']:.3f}, {row['tpr0_high']:.3f}], "
                   f"TPR10 {row['tpr10']:.3f} [{row['tpr10_low']:.3f}, {row['tpr10_high']:.3f}]", flush=True)
-    table = recipe.split("_{")[0] + ("" if spec == {"name": "cmu_deeplens"} else f"_{spec.get('name')}") # a file name without JSON
+    table = (recipe.split("_{")[0] + ("" if spec == {"name": "cmu_deeplens"} else f"_{spec.get('name')}") # a file name without JSON
+             + ("" if args.network == "resnet18-w11" else f"_{args.network}"))
     write_table(rows, args.out / (f"{args.preset}_{args.scale}{table}" + ("_variant" if variant else "")), command_line("lens_finding", argv))
     return rows
 
@@ -127,7 +133,8 @@ def write_table(rows: list, stem: Path, command: str):
     "CSV of every row, and a Markdown table with the machine, the load and the command."
     write_csv(rows, stem.with_suffix(".csv"))
     env = hardware(torch.device("cpu"))
-    lines = [f"# Lens finding: ResNet-18 width 11, {rows[0]['epochs']} epochs on {rows[0]['n_train']:,} stamps, CMU DeepLens preprocessing, dihedral augmentation\n",
+    network = {"resnet18-w11": "ResNet-18 width 11", "resnet18": "ResNet-18"}.get(rows[0]["network"], rows[0]["network"])
+    lines = [f"# Lens finding: {network}, {rows[0]['epochs']} epochs on {rows[0]['n_train']:,} stamps, CMU DeepLens preprocessing, dihedral augmentation\n",
              f"{datetime.now(timezone.utc):%Y-%m-%d}, {json.dumps(env)}; command: `{command}`\n",
              "| preset | seed | test | stamps | AUC [95%] | TPR0 [95%] | TPR10 [95%] | AUC by lensed pixels (none, 1-42, 43-115, 116-241, 242+) | "
              f"AUC against each kind of non-lens ({', '.join(NON_LENS_KINDS)}) | train [s] |",
