@@ -456,15 +456,22 @@ def param_names(config: SimulationConfig) -> list:
 # %% ../nbs/02_simulate.ipynb #60dfb2a0
 def _add_subhalos(x: Tensor, y: Tensor, ax: Tensor, ay: Tensor, config: SimulationConfig, extra: dict, rows: Tensor,
                   dtype) -> tuple[Tensor, Tensor]:
-    "The deflection (ax, ay) plus that of the subhalos of `rows`: point masses summed in place, tNFW one at a time on (b, H, W)."
+    """The deflection (ax, ay) plus that of the subhalos of `rows`: point masses summed in place; tNFW one at a time, each
+    on the images that have it (the others' zero-mass padding would add exactly zero), or on all under torch.compile."""
     cx, cy = (extra[k][rows].to(dtype) for k in ("subhalo_x", "subhalo_y"))
     if config.subhalos.profile != "tnfw":
         dx, dy = point_masses_deflection(x, y, extra["subhalo_theta_E"][rows].to(dtype), cx, cy)
         return ax + dx, ay + dy
     Rs, alpha_Rs, r_trunc = (extra[f"subhalo_{k}"][rows].to(dtype)[..., None, None] for k in ("Rs", "alpha_Rs", "r_trunc"))
+    shape = (len(rows),) + torch.broadcast_shapes(ax.shape, x.shape, y.shape)[-2:]
+    ax, ay = ax.expand(shape).clone(), ay.expand(shape).clone()
+    every = torch.arange(len(rows), device=rows.device) # compiled: no data-dependent shapes, which would recompile
+    pick = lambda t, r: t[r] if t.dim() == 3 and t.shape[0] > 1 else t # per-image grids, or one broadcast over the batch
     for k in range(cx.shape[1]):
-        dx, dy = tnfw_deflection(x, y, Rs[:, k], alpha_Rs[:, k], r_trunc[:, k], cx[:, k, None, None], cy[:, k, None, None])
-        ax, ay = ax + dx, ay + dy
+        r = every if torch.compiler.is_compiling() else torch.nonzero(alpha_Rs[:, k, 0, 0]).squeeze(1)
+        dx, dy = tnfw_deflection(pick(x, r), pick(y, r), Rs[r, k], alpha_Rs[r, k], r_trunc[r, k], cx[r, k, None, None], cy[r, k, None, None])
+        ax.index_add_(0, r, dx.expand((len(r),) + shape[1:]))
+        ay.index_add_(0, r, dy.expand((len(r),) + shape[1:]))
     return ax, ay
 
 # %% ../nbs/02_simulate.ipynb #f95bce39
