@@ -31,7 +31,7 @@ from deeplense.core import hardware
 from deeplense.formats import read_history, read_info
 from deeplense.datasets import LensDataset
 from deeplense.metrics import bootstrap, roc_auc, tpr0, tpr10
-from deeplense.simconfig import NON_LENS_KINDS, preset
+from deeplense.simconfig import CHALLENGE_CATALOGUE, NON_LENS_KINDS, preset
 from deeplense.simulate import parse_override, simulate_to_h5
 from deeplense.train import TrainConfig, fit_h5, predict
 
@@ -40,7 +40,7 @@ from benchmarks.equivariance import NETWORKS
 
 SCALES = {"full": dict(n_train=6000, n_test=4000, epochs=10, overrides={}),
           "test": dict(n_train=96, n_test=64, epochs=1, overrides={"n_pix": 32})}
-PIXEL_BINS = (0, 1, 43, 116, 242, np.inf) # lensed pixels: none, then the challenge's quartiles
+PIXEL_BINS = (0, 1, *CHALLENGE_CATALOGUE["lens_finding"]["lensed_pixels"][1:4], np.inf) # lensed pixels: none, then the ground catalogue's quartiles
 
 
 def scores_on(checkpoint: Path, path: Path) -> tuple:
