@@ -460,9 +460,9 @@ def headline_intervals(labels, # (N,) class indices
 
 # %% ../nbs/08_evaluate.ipynb #30ab6e84
 def _class_probabilities(model: nn.Module, dataset: LensDataset, meta: dict | None, batch_size: int, device,
-                         progress: bool) -> np.ndarray:
+                         progress: bool, tta: bool = False) -> np.ndarray:
     "(N, K) class probabilities from `predict`; a binary model's lens probability p becomes (1 - p, p)."
-    out = predict(model, dataset, meta, batch_size, device, progress)
+    out = predict(model, dataset, meta, batch_size, device, progress, tta)
     if meta is None: out = log_probabilities(out).exp()
     elif out.dim() == 1: out = torch.stack([1 - out, out], 1)
     return out.double().cpu().numpy()
@@ -482,12 +482,13 @@ def score_model(model: nn.Module, # a classifier
                 n_equivariance: int = 16, # images the rotation error is measured on (0: none)
                 angle_step: float = 15.0, # [deg] between the angles of the rotation curve
                 batch_size: int = 256, device=None, progress: bool = False,
+                tta: bool = False, # probabilities averaged over the 8 symmetries of the square (`predict`)
                ) -> tuple[dict, np.ndarray]: # (metrics, (N, K) class probabilities)
     "The metrics of an evaluation: `classification_metrics`, `by_param` (`score_params`) and the rotation errors."
-    probs, labels = _class_probabilities(model, dataset, meta, batch_size, device, progress), dataset.labels
+    probs, labels = _class_probabilities(model, dataset, meta, batch_size, device, progress, tta), dataset.labels
     if probs.shape[1] != len(class_names):
         raise ValueError(f"the model gives {probs.shape[1]} class probabilities, but the data has {len(class_names)} classes {class_names}")
-    metrics = classification_metrics(labels, probs) | headline_intervals(labels, probs) | dict(class_names=class_names, by_param=score_params(
+    metrics = classification_metrics(labels, probs) | headline_intervals(labels, probs) | dict(class_names=class_names, tta=tta, by_param=score_params(
         labels, probs, params, n_bins, n_boot, keep_constant=False))
     if n_equivariance > 0:
         angles = np.arange(0, 360 + angle_step / 2, angle_step)
@@ -575,6 +576,7 @@ def evaluate(model: nn.Module | str | Path, # a classifier, or the path of a che
              angle_step: float = 15.0, # degrees between the angles of the invariance curve
              overwrite: bool = False, # replace an earlier evaluation in out_dir
              progress: bool = False, # progress bar over the batches
+             tta: bool = False, # score the mean probabilities over the 8 symmetries of the square, as `deeplense find --tta` does
             ) -> dict:
     "Score a classifier on a DeepLense HDF5 file; writes every figure as PNG and `metrics.json` to `out_dir`."
     checkpoint = None
@@ -595,7 +597,7 @@ def evaluate(model: nn.Module | str | Path, # a classifier, or the path of a che
         values = {k: f[f"params/{k}"][:][dataset.indices] for k in names}
         units = {k: param_unit(k, f[f"params/{k}"].attrs.get("unit")) for k in names}
     metrics, probs = score_model(model, dataset, meta, class_names, values, n_bins, n_boot, n_equivariance, angle_step,
-                                 batch_size, device, progress)
+                                 batch_size, device, progress, tta)
     metrics |= dict(data=str(info.path), model=checkpoint, training_rows=seen)
     views = model_views(model, meta, dataset, probs, class_names, n_gallery)
     scale = pixel_scale_of(info)
@@ -619,6 +621,8 @@ def add_cli(subparsers):
     p.add_argument("--bins", type=int, default=6, help="quantile bins per parameter")
     p.add_argument("--angle-step", type=float, default=15.0, help="degrees between the angles of the invariance curve")
     p.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
+    p.add_argument("--tta", action="store_true", help="score the mean probabilities over the 8 symmetries of the square "
+                                                       "(as deeplense find --tta; 8x the time)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps, ...; default: CUDA, then MPS, then CPU")
     add_progress_argument(p)
     p.set_defaults(run=_run_evaluate)
@@ -626,7 +630,7 @@ def add_cli(subparsers):
 def _run_evaluate(args) -> int:
     m = evaluate(args.model, args.data, args.out, indices="test" if args.test_split else None, params=args.params,
                  batch_size=args.batch_size, device=args.device, n_bins=args.bins, angle_step=args.angle_step,
-                 overwrite=args.overwrite, progress=args.progress) # warnings: one line each, from cli.main
+                 overwrite=args.overwrite, progress=args.progress, tta=args.tta) # warnings: one line each, from cli.main
     number = lambda x: "undefined" if x is None else f"{x:.3f}" # NaN (one class only) is None in JSON
     key = "auc" if "auc" in m else "auc_macro"
     interval = "" if m[key] is None else " [{:.3f}, {:.3f}]".format(*m[f"{key}_interval"]) # 95% bootstrap over the images

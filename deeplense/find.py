@@ -293,18 +293,14 @@ def lens_scores(model: nn.Module, # a lens classifier in eval mode
                 batch_size: int = 256,
                ) -> np.ndarray: # (N,) probability of `lens`
     "The probability that each stamp is a lens, with the checkpoint's preprocessing (and test-time augmentation)."
-    from deeplense.preprocess import dihedral_transform
     from deeplense.train import predict
     images = torch.as_tensor(np.asarray(images), dtype=torch.float32)
     if images.dim() != 4 or images.shape[1] != meta["in_channels"]:
         raise ValueError(f"the model takes (N, {meta['in_channels']}, H, W) stamps, got shape {tuple(images.shape)}")
     if len(images) == 0: return np.zeros(0)
     lens = list(meta.get("class_names") or []).index("lens") if meta["task"] == "multiclass" else None
-    def probability(x):
-        p = predict(model, x, meta, batch_size=batch_size)
-        return p if lens is None else p[:, lens]
-    p = torch.stack([probability(dihedral_transform(images, k)) for k in range(8)]).mean(0) if tta else probability(images)
-    return p.double().cpu().numpy()
+    p = predict(model, images, meta, batch_size=batch_size, tta=tta)
+    return (p if lens is None else p[:, lens]).double().cpu().numpy()
 
 # %% ../nbs/09_find.ipynb #365ecdc7
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")

@@ -603,18 +603,26 @@ def predict(model: nn.Module | str | Path, # a model, or the path of a checkpoin
             batch_size: int = 256,
             device: str | torch.device | None = None,
             progress: bool = False,
+            tta: bool = False, # a classifier's probabilities averaged over the 8 symmetries of the square (8x the time)
            ) -> Tensor:
     "Probabilities ((N,) lens or (N, K) classes) or parameters ((N, T)); raw outputs for a model without `meta`."
     if isinstance(model, (str, Path)): model, meta = load_checkpoint(model, device)
+    if tta and (meta or {}).get("task") not in ("binary", "multiclass"):
+        raise ValueError("tta averages a classifier's probabilities over the 8 symmetries of the square: " + (
+            "it needs the model's meta (its task)" if meta is None else "a regression's parameters (e.g. e1, e2) change under them"))
     device = next(model.parameters()).device if device is None else get_device(device)
     model.to(device)
     if not isinstance(data, Dataset): data = torch.as_tensor(data, dtype=torch.float32)
     batches = DataLoader(data, batch_size) # a tensor is a Dataset of images too
     preprocess, _ = _transforms((meta or {}).get("preprocess"))
-    outputs, _ = _outputs(model, batches, device, preprocess, amp=False, show=progress)
-    if meta is None: return outputs
+    from deeplense.preprocess import dihedral_transform
+    views = []
+    for k in range(8 if tta else 1): # the preprocessings act pixel by pixel or on whole images: they commute with the symmetries
+        view = (lambda x, k=k: preprocess(dihedral_transform(x, k))) if k else preprocess
+        views.append(_outputs(model, batches, device, view, amp=False, show=progress)[0])
+    if meta is None: return views[0]
     mean, std = _standardisation(meta, device)
-    return _predictions(meta["task"], outputs, mean, std)
+    return torch.stack([_predictions(meta["task"], outputs, mean, std) for outputs in views]).mean(0)
 
 # %% ../nbs/07_train.ipynb #7cbba6d8
 def resolve_task(task: str, # TrainConfig.task; "auto": regression if there are targets, else binary for 2 classes, else multiclass
