@@ -634,7 +634,7 @@ def _run_evaluate(args) -> int:
     number = lambda x: "undefined" if x is None else f"{x:.3f}" # NaN (one class only) is None in JSON
     key = "auc" if "auc" in m else "auc_macro"
     interval = "" if m[key] is None else " [{:.3f}, {:.3f}]".format(*m[f"{key}_interval"]) # 95% bootstrap over the images
-    headline = f"{'AUC' if key == 'auc' else 'macro AUC'} {number(m[key])}{interval}"
+    headline = f"{'AUC' if key == 'auc' else 'macro AUC'}{' (mean of 8 views)' if args.tta else ''} {number(m[key])}{interval}"
     print(f"scored {m['n']} images of {args.data}: {headline}, accuracy {number(m['accuracy'])}; wrote {Path(args.out) / 'metrics.json'} "
           f"and {len(list(Path(args.out).glob('*.png')))} figures")
     return 0
