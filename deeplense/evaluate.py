@@ -11,6 +11,7 @@ import json
 import math
 import os
 import re
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -26,7 +27,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormat
 from torch import Tensor, nn
 
 from .cli import add_progress_argument
-from .formats import H5Info, read_info
+from .formats import H5Info, brief_error, free_bytes, read_info, size_text
 from .datasets import LensDataset
 from .metrics import (bootstrap, check_probs, accuracy, average_precision, binned_metrics, classification_metrics,
                                confident_mistakes, confusion_matrix, expected_calibration_error, one_vs_rest_auc,
@@ -554,10 +555,20 @@ def check_out(out_dir: str | Path, # the evaluation's folder
 
 def write_evaluation(out_dir: Path, figures: dict, metrics: dict) -> dict:
     "Replace an earlier evaluation in `out_dir` by `figures` (PNG) and `metrics.json`; returns the metrics as JSON values."
+    metrics, new = jsonable(metrics), out_dir / ".writing" # written whole first: a full disk leaves the earlier evaluation
+    shutil.rmtree(new, ignore_errors=True)
+    try:
+        new.mkdir()
+        for name, fig in figures.items(): fig.savefig(new / f"{name}.png", dpi=110)
+        (new / "metrics.json").write_text(json.dumps(metrics, indent=1, allow_nan=False))
+    except BaseException as e:
+        shutil.rmtree(new, ignore_errors=True)
+        if not isinstance(e, OSError): raise
+        raise OSError(f"cannot write the evaluation to {out_dir} ({brief_error(e, 80)}; its disk has {size_text(free_bytes(out_dir))} "
+                      f"free): {'the earlier evaluation there is kept' if _previous_outputs(out_dir) else 'nothing was written'}") from e
     for p in _previous_outputs(out_dir): p.unlink()
-    for name, fig in figures.items(): fig.savefig(out_dir / f"{name}.png", dpi=110)
-    metrics = jsonable(metrics)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, allow_nan=False))
+    for p in sorted(new.iterdir(), key=lambda p: p.name == "metrics.json"): p.replace(out_dir / p.name) # metrics.json last: complete
+    new.rmdir()
     return metrics
 
 # %% ../nbs/08_evaluate.ipynb #ce0d21fa

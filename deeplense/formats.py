@@ -17,6 +17,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import h5py
 import numpy as np
@@ -31,8 +32,8 @@ except ImportError: fcntl = None # Windows: no advisory locks
 
 # %% auto #0
 __all__ = ['LAYOUT_VERSION', 'CHUNK_BYTES', 'MAKE_DATA', 'SPARE_BYTES', 'CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION',
-           'MAKE_CHECKPOINT', 'H5Info', 'read_info', 'output_lock', 'free_bytes', 'H5Writer', 'written_summary',
-           'save_atomic', 'write_csv', 'read_history', 'brief_error', 'read_checkpoint']
+           'MAKE_CHECKPOINT', 'H5Info', 'read_info', 'output_lock', 'free_bytes', 'size_text', 'H5Writer',
+           'written_summary', 'save_atomic', 'write_csv', 'read_history', 'brief_error', 'read_checkpoint']
 
 # %% ../nbs/00b_formats.ipynb #697523a1
 LAYOUT_VERSION = 1 # bump when the layout changes incompatibly
@@ -166,6 +167,11 @@ def free_bytes(folder: Path) -> int:
     "Free bytes on the disk of `folder`, as `H5Writer` reads them before each block (tests replace it to play a full disk)."
     return shutil.disk_usage(folder).free
 
+def size_text(n_bytes: float) -> str:
+    "A size for messages, in kB, MB or GB with 3 significant figures or more: '30.1 MB', '1.6 MB', '212 GB'."
+    unit, scale = next((u, s) for u, s in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)) if abs(n_bytes) >= s or u == "kB")
+    return f"{n_bytes / scale:,.{1 if abs(n_bytes) < 100 * scale else 0}f} {unit}"
+
 def _h5_reason(e: Exception) -> str:
     "The system's words in an h5py error ('No space left on device'), else HDF5's ('truncated file: eof = 96')."
     found = re.search(r"error message = '([^']*)'", str(e)) or re.search(r"\(([^,()]+)", str(e))
@@ -297,8 +303,8 @@ class H5Writer:
         b = len(images)
         if self.failed: raise OSError(f"an earlier write to {self.partial} failed; rerun the command to resume")
         if (free := free_bytes(self.partial.parent)) < need:
-            raise OSError(f"cannot write rows {start}:{start + b} to {self.partial}: its disk has {free / 1e6:.1f} MB free, "
-                          f"they need about {need / 1e6:.1f} MB; nothing of them was written: free space and rerun the same "
+            raise OSError(f"cannot write rows {start}:{start + b} to {self.partial}: its disk has {size_text(free)} free, "
+                          f"they need about {size_text(need)}; nothing of them was written: free space and rerun the same "
                           f"command to resume ({self.n - len(self.missing())} of {self.n} rows are kept)")
         try: _write_rows(self.file, start, images, labels, params)
         except (OSError, RuntimeError) as e: # h5py raises RuntimeError for some failed writes
@@ -329,27 +335,40 @@ def written_summary(path: str | Path, # a DeepLense HDF5 file just written
     classes = ", ".join(f"{c} {k:,}" for c, k in zip(info.class_names, counts))
     took = f" in {seconds:.0f} s" if seconds is not None else ""
     return (f"wrote {path}: {info.n:,} images of {'x'.join(map(str, info.image_shape))} pixels ({classes}), "
-            f"{size / 1e6:.1f} MB{took}")
+            f"{size_text(size)}{took}")
 
 # %% ../nbs/00b_formats.ipynb #8ebcb4f6
+def _write_atomic(path: Path, # the file, replaced atomically
+                  write: Callable, # write(tmp) writes the new content to the file tmp
+                 ):
+    "`write` a temporary file beside `path` and rename it to `path`; on failure the temporary file is removed, `path` is untouched."
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if not isinstance(e, (OSError, RuntimeError)): raise # RuntimeError: torch.save's writer on a full disk
+        raise OSError(f"cannot write {path} ({brief_error(e, 80)}; its disk has {size_text(free_bytes(path.parent))} free): "
+                      f"{'it keeps its previous content' if path.exists() else 'nothing was written'}") from e
+
 def save_atomic(obj, # anything `torch.save` writes
                 path: Path, # the file, replaced atomically
                ):
-    "`torch.save` `obj` to a temporary file beside `path`, then rename it to `path` (atomic)."
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    "`torch.save` `obj` to a temporary file beside `path`, then rename it to `path` (atomic); an `OSError` saying why if it cannot."
+    _write_atomic(Path(path), lambda tmp: torch.save(obj, tmp))
 
-def write_csv(rows: list, # dicts with the same keys
-              path: str | Path, # the CSV file, replaced atomically
-             ):
-    "Write `rows` as a CSV table with a header."
-    path, tmp = Path(path), Path(str(path) + ".tmp")
+def _write_table(rows: list, tmp: Path):
     with open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else [])
         w.writeheader()
         w.writerows(rows)
-    os.replace(tmp, path)
+
+def write_csv(rows: list, # dicts with the same keys
+              path: str | Path, # the CSV file, replaced atomically
+             ):
+    "Write `rows` as a CSV table with a header (atomically, as `save_atomic`)."
+    _write_atomic(Path(path), lambda tmp: _write_table(rows, tmp))
 
 def read_history(path: str | Path, # a history.csv written by `fit`
                 ) -> dict:
@@ -368,7 +387,7 @@ def _file_start(path: Path) -> bytes:
 
 def brief_error(e: Exception, n: int = 200) -> str:
     "The type and first sentence (at most `n` characters) of an exception's message, on one line."
-    text = re.split(r"(?<=\.)\s", " ".join(str(e).split()) + " ")[0]
+    text = re.split(r"(?<=\.)\s", " ".join(str(e).split()) + " ")[0].strip()
     return f"{type(e).__name__}: " + (text if len(text) <= n else text[:n] + "...")
 
 def read_checkpoint(path: str | Path, # a .pt file written by DeepLense

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from .cli import add_progress_argument
 from .core import check_file, get_device, make_generator
-from .formats import H5Writer, output_lock, read_info, written_summary
+from .formats import H5Writer, output_lock, read_info, size_text, written_summary
 from .lensing import (add_noise, background_rms, convolve, einstein_radius, gaussian_psf_kernel, gaussian_ring,
                                line_mass_deflection, magnitude_to_amplitude, point_masses_deflection, point_sources, render_image,
                                sersic_ellipse, sersic_total_flux, shear_deflection, sie_deflection, spiral_arms)
@@ -792,8 +792,8 @@ def simulate_to_h5(config: SimulationConfig,
     if path.exists() and not overwrite: raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
     need, free = n * 4 * math.prod(config.image_shape), shutil.disk_usage(path.parent if path.parent.exists() else Path.cwd()).free
     if need * (0.5 if compression else 1) > free: # float32 pixels; a filter saves 7-14% of them, never half
-        raise ValueError(f"{n:,} images of {'x'.join(map(str, config.image_shape))} pixels need about {need / 1e9:,.1f} GB, and "
-                         f"{path.parent} has {free / 1e9:,.1f} GB free: ask for fewer (--n) or write elsewhere")
+        raise ValueError(f"{n:,} images of {'x'.join(map(str, config.image_shape))} pixels need about {size_text(need)}, and "
+                         f"{path.parent} has {size_text(free)} free: ask for fewer (--n) or write elsewhere")
     seed, device = check_seed(seed), get_device(device)
     cannot = _cannot_compile(device)
     if compile and cannot: raise ImportError(f"{cannot}; or simulate without it: compile=False (--no-compile)")

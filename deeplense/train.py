@@ -433,9 +433,9 @@ def _write_history(out: Path, history: dict):
 
 
 # %% ../nbs/07_train.ipynb #ebdf8694
-def _interrupted(finished: int, epochs: int, last: Path | None, resume_with: str) -> str:
-    "The one line that Ctrl-C prints after `finished` epochs: what is saved and how to continue."
-    where = f"interrupted in epoch {finished + 1} of {epochs}"
+def _interrupted(finished: int, epochs: int, last: Path | None, resume_with: str, how: str = "interrupted") -> str:
+    "The one line that Ctrl-C (or a run `how` = 'stopped' by an error) prints after `finished` epochs: what is saved and how to continue."
+    where = f"{how} in epoch {finished + 1} of {epochs}"
     if last is None: return f"{where}; nothing was saved (no run directory)"
     saved = read_checkpoint(last)["epoch"] if last.exists() else 0
     if saved == 0: return f"{where}, before its first checkpoint: nothing to resume, run it again"
@@ -548,6 +548,7 @@ def fit(model: nn.Module, # any network: (B, C, H, W) -> (B, n_outputs)
     net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if world > 1 else model
     history = state["history"]
     transform = lambda x: augment(preprocess(x), generator=generators[0])
+    finished = state["epoch"] # epochs done and saved, for the messages below
     try:
         for epoch in tqdm(range(state["epoch"], c.epochs), desc="epochs", disable=not show, initial=state["epoch"], total=c.epochs):
             if c.patience and state["bad_epochs"] >= c.patience: break
@@ -568,9 +569,12 @@ def fit(model: nn.Module, # any network: (B, C, H, W) -> (B, n_outputs)
             rng = _gather(_rng_state(*generators), world)
             if rank == 0 and out is not None:
                 _save_epoch(out, _last_checkpoint(model, optimizer, scheduler, scaler, rng, c, meta, monitor, ends, state), improved)
+            finished = state["epoch"]
             if callback is not None: callback(history)
     except KeyboardInterrupt:
-        raise KeyboardInterrupt(_interrupted(state["epoch"], c.epochs, last, resume_with)) from None
+        raise KeyboardInterrupt(_interrupted(finished, c.epochs, last, resume_with)) from None
+    except OSError as e: # a checkpoint that cannot be written (a full disk), data that cannot be read: the checkpoints written stay
+        raise OSError(f"{e}; {_interrupted(finished, c.epochs, last, resume_with, 'stopped')}") from e
     if rank == 0 and out is not None and history: plot_history(history, out / "history.png")
     return history
 
