@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from .cli import add_dataclass_arguments, add_progress_argument, dataclass_from_args, option
 from .core import get_device
-from .formats import read_info
+from .formats import read_info, write_atomic
 
 # %% auto #0
 __all__ = ['FLAGS', 'FITS_SUFFIXES', 'SurveyField', 'read_field', 'DetectionConfig', 'detect', 'galaxy_like', 'match',
@@ -469,14 +469,13 @@ def contact_sheet(stamps: np.ndarray, # (n, C, H, W) stamps of the top candidate
 
 def write_candidates(table: Table, # ranked candidates from `find_lenses`
                      stamps: np.ndarray, # stamps of the first rows
-                     fits_path: Path, csv_path: Path, png_path: Path,
-                     overwrite: bool = False,
+                     fits_path: Path, csv_path: Path, png_path: Path, # each replaced whole (`write_atomic`), or kept if it cannot be
                     ):
     "Write the ranked catalogue as FITS and CSV and the contact sheet of the top candidates as PNG (making their folder)."
     fits_path.parent.mkdir(parents=True, exist_ok=True)
-    table.write(fits_path, overwrite=overwrite)
-    table.write(csv_path, format="ascii.csv", overwrite=overwrite)
-    contact_sheet(stamps, table[:len(stamps)]).savefig(png_path, dpi=80)
+    write_atomic(fits_path, lambda tmp: table.write(tmp))
+    write_atomic(csv_path, lambda tmp: table.write(tmp, format="ascii.csv"))
+    write_atomic(png_path, lambda tmp: contact_sheet(stamps, table[:len(stamps)]).savefig(tmp, dpi=80))
 
 # %% ../nbs/09_find.ipynb #642b5d29
 def find_lenses(inputs, # FITS images of a field (one per band), or a folder of FITS stamps, or an HDF5 file of stamps
@@ -505,7 +504,7 @@ def find_lenses(inputs, # FITS images of a field (one per band), or a folder of 
     table, best_stamps = rank_candidates(chunks, model, meta, tta, top, batch_size, math.ceil(n / chunk), progress)
     for k, unit in (("ra", "deg"), ("dec", "deg"), ("x", "pix"), ("y", "pix")): table[k].unit = unit
     table.meta.update(MODEL=str(model_path), TTA=bool(tta), STAMP=int(size), NINPUT=len(table))
-    if paths is not None: write_candidates(table, best_stamps, *paths, overwrite=overwrite)
+    if paths is not None: write_candidates(table, best_stamps, *paths)
     return table, best_stamps
 
 # %% ../nbs/09_find.ipynb #d20245b0

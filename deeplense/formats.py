@@ -33,7 +33,8 @@ except ImportError: fcntl = None # Windows: no advisory locks
 # %% auto #0
 __all__ = ['LAYOUT_VERSION', 'CHUNK_BYTES', 'MAKE_DATA', 'SPARE_BYTES', 'CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION',
            'MAKE_CHECKPOINT', 'H5Info', 'read_info', 'output_lock', 'free_bytes', 'size_text', 'H5Writer',
-           'written_summary', 'save_atomic', 'write_csv', 'read_history', 'brief_error', 'read_checkpoint']
+           'written_summary', 'write_atomic', 'save_atomic', 'write_csv', 'read_history', 'brief_error',
+           'read_checkpoint']
 
 # %% ../nbs/00b_formats.ipynb #697523a1
 LAYOUT_VERSION = 1 # bump when the layout changes incompatibly
@@ -338,11 +339,12 @@ def written_summary(path: str | Path, # a DeepLense HDF5 file just written
             f"{size_text(size)}{took}")
 
 # %% ../nbs/00b_formats.ipynb #8ebcb4f6
-def _write_atomic(path: Path, # the file, replaced atomically
-                  write: Callable, # write(tmp) writes the new content to the file tmp
-                 ):
+def write_atomic(path: Path, # the file, replaced atomically
+                 write: Callable, # write(tmp) writes the new content to the file tmp (named with path's suffixes)
+                ):
     "`write` a temporary file beside `path` and rename it to `path`; on failure the temporary file is removed, `path` is untouched."
-    tmp = path.with_name(path.name + ".tmp")
+    path = Path(path)
+    tmp = path.with_name(".tmp-" + path.name) # the suffixes stay: writers that go by them (astropy, matplotlib) still can
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -356,7 +358,7 @@ def save_atomic(obj, # anything `torch.save` writes
                 path: Path, # the file, replaced atomically
                ):
     "`torch.save` `obj` to a temporary file beside `path`, then rename it to `path` (atomic); an `OSError` saying why if it cannot."
-    _write_atomic(Path(path), lambda tmp: torch.save(obj, tmp))
+    write_atomic(path, lambda tmp: torch.save(obj, tmp))
 
 def _write_table(rows: list, tmp: Path):
     with open(tmp, "w", newline="") as f:
@@ -368,7 +370,7 @@ def write_csv(rows: list, # dicts with the same keys
               path: str | Path, # the CSV file, replaced atomically
              ):
     "Write `rows` as a CSV table with a header (atomically, as `save_atomic`)."
-    _write_atomic(Path(path), lambda tmp: _write_table(rows, tmp))
+    write_atomic(path, lambda tmp: _write_table(rows, tmp))
 
 def read_history(path: str | Path, # a history.csv written by `fit`
                 ) -> dict:
