@@ -31,7 +31,7 @@ import torch
 from deeplense.core import hardware
 from deeplense.formats import read_history
 from deeplense.metrics import bootstrap, weighted_macro_auc
-from deeplense.models import build_model, count_parameters
+from deeplense.models import GROUPS, build_model, count_parameters
 from deeplense.simconfig import preset
 from deeplense.train import TrainConfig, fit_h5, predict
 
@@ -51,7 +51,8 @@ class Scale:
 SCALES = {"cpu": Scale(sizes=(1000, 3000, 10000), n_test=3000, epochs=20, batch_size=64),
           "test": Scale(sizes=(48,), n_test=48, epochs=1, batch_size=16, overrides={"n_pix": 32}, n_boot=200)}
 NETWORKS = {"resnet18-w11": ("resnet18", {"width": 11}), "gc4": ("gc4", {}), "gd4-w8": ("gd4", {"width": 8}),
-            "resnet18": ("resnet18", {})} # the full-width ResNet-18 (11 M parameters): on request, about 10x the CPU time (measured: 5.9 against 0.5 CPU-min)
+            "resnet18": ("resnet18", {}), # the full-width ResNet-18 (11 M parameters): on request, about 10x the CPU time (measured: 5.9 against 0.5 CPU-min)
+            **{g: (g, {}) for g in GROUPS}} # the e2cnn steerable networks C4, C8, D4, D8: on request, 7-8x gc4's CPU time (gconv_speed.md)
 DEFAULT_NETWORKS = ("resnet18-w11", "gc4", "gd4-w8")
 
 
