@@ -741,7 +741,7 @@ def run_summary(out: str | Path, # a run directory written by `fit`
     others = [name for name in ("last.pt", "history.csv", "history.png") if (out / name).exists()]
     minutes, seconds = divmod(round(sum(history["time"])), 60)
     return (f"wrote {out}: best.pt (epoch {best['epoch']} of {history['epoch'][-1]}, {best['monitor']} "
-            f"{best['best']:.4f}), {', '.join(others)}; {len(history['epoch'])} epochs trained in "
+            f"{best['best']:.4f}), {', '.join(others)}; {len(history['epoch'])} epoch{'s' * (len(history['epoch']) != 1)} trained in "
             + (f"{minutes} min {seconds} s" if minutes else f"{seconds} s"))
 
 def _run_train(args) -> int:
