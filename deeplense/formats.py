@@ -351,7 +351,8 @@ def write_atomic(path: Path, # the file, replaced atomically
     except BaseException as e:
         tmp.unlink(missing_ok=True)
         if not isinstance(e, (OSError, RuntimeError)): raise # RuntimeError: torch.save's writer on a full disk
-        raise OSError(f"cannot write {path} ({brief_error(e, 80)}; its disk has {size_text(free_bytes(path.parent))} free): "
+        free = f"; its disk has {size_text(free_bytes(path.parent))} free" if path.parent.is_dir() else ""
+        raise OSError(f"cannot write {path} ({brief_error(e, 80)}{free}): "
                       f"{'it keeps its previous content' if path.exists() else 'nothing was written'}") from e
 
 def save_atomic(obj, # anything `torch.save` writes
