@@ -14,6 +14,7 @@ against CPU minutes, mean over the seeds).
     python -m benchmarks.equivariance --sizes 6000 --epochs 10 --equal-time resnet18-w11   # equal CPU time
     python -m benchmarks.equivariance --dataset model_ii_varied --sizes 1000 1500 3000     # another preset
     python -m benchmarks.equivariance --networks resnet18 --sizes 1500                   # the full-width ResNet-18
+    python -m benchmarks.equivariance --networks c8 d4 --sizes 1500                      # e2cnn's steerable networks
     python -m benchmarks.equivariance --scale test                   # seconds: the script's own check
 """
 from __future__ import annotations
