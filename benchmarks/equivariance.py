@@ -12,9 +12,11 @@ against CPU minutes, mean over the seeds).
 
     python -m benchmarks.equivariance --threads 1                    # model_ii, 1k/3k/10k images, seeds 0-2
     python -m benchmarks.equivariance --sizes 6000 --epochs 10 --equal-time resnet18-w11   # equal CPU time
+    python -m benchmarks.equivariance --sizes 6000 --epochs 10 --equal-time resnet18-w11 --networks resnet18-w11 gc4 gd4-w8 c8-fast
     python -m benchmarks.equivariance --dataset model_ii_varied --sizes 1000 1500 3000     # another preset
     python -m benchmarks.equivariance --networks resnet18 --sizes 1500                   # the full-width ResNet-18
     python -m benchmarks.equivariance --networks c8 d4 --sizes 1500                      # e2cnn's steerable networks
+    python -m benchmarks.equivariance --dataset model_i --bin 2 --networks resnet18-w11 gc4 gd4-w8 c8-fast --sizes 1000 3000 10000
     python -m benchmarks.equivariance --scale test                   # seconds: the script's own check
 """
 from __future__ import annotations
@@ -53,7 +55,10 @@ SCALES = {"cpu": Scale(sizes=(1000, 3000, 10000), n_test=3000, epochs=20, batch_
           "test": Scale(sizes=(48,), n_test=48, epochs=1, batch_size=16, overrides={"n_pix": 32}, n_boot=200)}
 NETWORKS = {"resnet18-w11": ("resnet18", {"width": 11}), "gc4": ("gc4", {}), "gd4-w8": ("gd4", {"width": 8}),
             "resnet18": ("resnet18", {}), # the full-width ResNet-18 (11 M parameters): on request, about 10x the CPU time (measured: 5.9 against 0.5 CPU-min)
-            **{g: (g, {}) for g in GROUPS}} # the e2cnn steerable networks C4, C8, D4, D8: on request, 7-8x gc4's CPU time (gconv_speed.md)
+            **{g: (g, {}) for g in GROUPS}, # the e2cnn steerable networks C4, C8, D4, D8: on request, 7-8x gc4's CPU time (gconv_speed.md)
+            # e2cnn's C8 at the ResNet's speed: the input binned 2x2 first, 2-16 regular fields (1.4x the ResNet's training
+            # images per CPU-second, gconv_speed.md); chosen among three such sizes on the validation rows (results/equivariance)
+            "c8-fast": ("c8", {"channels": [16, 32, 64, 128], "kernel_sizes": [7, 5, 3, 3], "pool_input": True})}
 DEFAULT_NETWORKS = ("resnet18-w11", "gc4", "gd4-w8")
 
 
@@ -88,6 +93,7 @@ def main(argv: list | None = None) -> list:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--epochs", type=int, help="training epochs (default: the scale's)")
+    p.add_argument("--bin", type=int, default=1, help="standardise images binned NxN (2 for model_i's 150x150 pixels)")
     p.add_argument("--equal-time", choices=NETWORKS, metavar="NETWORK",
                    help="the other networks train as many epochs as fit in this network's CPU time (same seed)")
     p.add_argument("--work", type=Path, default=Path("equivariance_work"), help="simulations and runs (reused)")
@@ -99,15 +105,16 @@ def main(argv: list | None = None) -> list:
     test = simulated_file(config, s.n_test, args.work, f"{args.dataset}-{args.scale}", seed=99)
     with h5py.File(test) as f: labels, images = f["labels"][:], torch.from_numpy(f["images"][:])
     epochs = args.epochs or s.epochs
+    preprocess, binned = ({"name": "standardize"}, "") if args.bin == 1 else ({"name": "standardize", "bin": args.bin}, f"-bin{args.bin}")
     def train_config(seed: int, n_epochs: int) -> TrainConfig: # the recipe every network shares
-        return TrainConfig(epochs=n_epochs, batch_size=s.batch_size, lr=2e-3, preprocess={"name": "standardize"},
+        return TrainConfig(epochs=n_epochs, batch_size=s.batch_size, lr=2e-3, preprocess=preprocess,
                            augment={"dihedral": True}, seed=seed, device="cpu", progress=False)
     networks = sorted(args.networks, key=lambda name: name != args.equal_time) # the reference first: its times set the budgets
     if args.equal_time and args.equal_time not in networks: raise SystemExit(f"--equal-time {args.equal_time}: add it to --networks")
     rows = []
     for size in args.sizes or s.sizes:
         data = simulated_file(config, round(size / 0.9), args.work, f"{args.dataset}-{args.scale}", seed=0)
-        runs = args.work / "runs" / f"{args.dataset}-{args.scale}-n{size}"
+        runs = args.work / "runs" / f"{args.dataset}-{args.scale}-n{size}{binned}"
         budgets = {} # seed -> the reference run's CPU minutes
         for name in networks:
             model, kwargs = NETWORKS[name]
@@ -121,13 +128,15 @@ def main(argv: list | None = None) -> list:
                 if name == args.equal_time: budgets[seed] = info["cpu_min"]
                 probs = predict(run / "best.pt", images, device="cpu").numpy()
                 auc, low, high = macro_auc_interval(labels, probs, s.n_boot)
+                best_val = max(read_history(run / "history.csv")["val_auc"]) # what chose best.pt (and, for a probe, a network)
                 rows.append(dict(dataset=args.dataset, scale=args.scale, training_images=size, network=name, model=model,
                                  kwargs=json.dumps(kwargs), parameters=n_params, seed=seed, test_images=len(labels),
-                                 macro_auc=float(auc), auc_low=float(low), auc_high=float(high), **info, run=str(run),
+                                 macro_auc=float(auc), auc_low=float(low), auc_high=float(high), best_val_auc=best_val,
+                                 **info, run=str(run),
                                  command=command, finished=f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"))
                 print(f"n={size} {name} seed {seed}: macro AUC {auc:.4f} [{low:.4f}, {high:.4f}], {info['epochs']} epochs, "
                       f"{info['cpu_min']:.1f} CPU min", flush=True)
-    stem = args.out / (f"equivariance_{args.dataset}_{args.scale}" + ("" if epochs == s.epochs else f"_e{epochs}")
+    stem = args.out / (f"equivariance_{args.dataset}_{args.scale}" + binned.replace("-", "_") + ("" if epochs == s.epochs else f"_e{epochs}")
                        + (f"_equal_time_{args.equal_time}" if args.equal_time else ""))
     comparison = (f"equal CPU time (each network as many epochs as fit in {args.equal_time}'s CPU time, seed by seed)"
                   if args.equal_time else "equal data")
@@ -176,10 +185,10 @@ def write_table(rows: list, stem: Path, env: dict, comparison: str = "equal data
         aucs = [r["macro_auc"] for r in runs]
         lines.append(f"| {size:,} | {name} | {runs[0]['parameters']:,} | {len(runs)} | {np.mean(aucs):.4f} [{min(aucs):.4f}, "
                      f"{max(aucs):.4f}] | {np.mean([r['cpu_min'] for r in runs]):.1f} |")
-    lines += ["", "| training images | network | seed | macro AUC [95% bootstrap over test images] | epochs | CPU min | load before / after |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["", "| training images | network | seed | macro AUC [95% bootstrap over test images] | best validation AUC | epochs | "
+              "CPU min | load before / after |", "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['training_images']:,} | {r['network']} | {r['seed']} | {r['macro_auc']:.4f} [{r['auc_low']:.4f}, {r['auc_high']:.4f}] | "
-              f"{r['epochs']} | {r['cpu_min']:.1f} | {r['load_before']} / {r['load_after']} |" for r in rows]
+              f"{r['best_val_auc']:.4f} | {r['epochs']} | {r['cpu_min']:.1f} | {r['load_before']} / {r['load_after']} |" for r in rows]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 

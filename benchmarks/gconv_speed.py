@@ -26,7 +26,8 @@ from deeplense.models import MODEL_NAMES, build_model, count_parameters, export_
 from benchmarks.common import RESULTS, command_line, hardware_sentence, load, write_tables
 from benchmarks.train import images_per_second
 
-DEFAULT_MODELS = ['resnet18={"width": 11}', "c4", "d4", "gc4", 'gc4={"depth": 2}', "gd4", 'gd4={"width": 6, "depth": 2}']
+DEFAULT_MODELS = ['resnet18={"width": 11}', "c4", "d4", "c8", 'c8={"channels": [16, 32, 64, 128], "kernel_sizes": [7, 5, 3, 3], "pool_input": true}',
+                  "gc4", 'gc4={"depth": 2}', "gd4", 'gd4={"width": 8}', 'gd4={"width": 6, "depth": 2}']
 COLUMNS = {"model": ("network", "`{}`"), "kwargs": ("arguments", "{}"), "params": ("parameters", "{:,}"),
            "train": ("train, images/CPU-s", "{:.0f}"), "infer": ("inference", "{:.0f}"),
            "infer_exported": ("exported inference", "{:.0f}"), "load": ("load (1/5/15 min) before, after", "{}")}

@@ -198,6 +198,7 @@ def equivariant_cnn(group: str, # 'c4', 'c8', 'd4' or 'd8'
                     kernel_sizes: tuple | None = None, # kernel of each layer; None: (5, 3, 3, 3) for C4/D4, (7, 5, 5, 5) for C8/D8
                     pools: tuple = (True, True, True, False), # halve the resolution after each layer
                     hidden: int = 64, # hidden width of the head's MLP
+                    pool_input: bool = False, # halve the input's resolution first (a `ParityAvgPool`): about a quarter of the cost
                    ) -> EquivariantCNN:
     "A fast group-invariant CNN: exactly invariant to the 90° rotations (and flips for D_N) on any image size."
     space = group_space(group)
@@ -207,7 +208,7 @@ def equivariant_cnn(group: str, # 'c4', 'c8', 'd4' or 'd8'
                          f"{kernel_sizes}, {pools}")
     if any(k % 2 == 0 for k in kernel_sizes): raise ValueError(f"kernel sizes must be odd, got {kernel_sizes}")
     t = input_type = enn.FieldType(space, in_channels * [space.trivial_repr])
-    layers = []
+    layers = [EquivariantParityPool(input_type)] if pool_input else []
     for c, k, pool in zip(channels, kernel_sizes, pools):
         t_out = _regular(space, c)
         layers += _quietly(_conv_bn_relu, t, t_out, k, k // 2) + ([EquivariantParityPool(t_out)] if pool else [])
