@@ -207,6 +207,7 @@ def equivariant_cnn(group: str, # 'c4', 'c8', 'd4' or 'd8'
         raise ValueError(f"channels, kernel_sizes and pools must have one entry per layer, got {channels}, "
                          f"{kernel_sizes}, {pools}")
     if any(k % 2 == 0 for k in kernel_sizes): raise ValueError(f"kernel sizes must be odd, got {kernel_sizes}")
+    if not isinstance(pool_input, bool): raise ValueError(f"pool_input must be true or false, got {pool_input!r}")
     t = input_type = enn.FieldType(space, in_channels * [space.trivial_repr])
     layers = [EquivariantParityPool(input_type)] if pool_input else []
     for c, k, pool in zip(channels, kernel_sizes, pools):
