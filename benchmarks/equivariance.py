@@ -55,8 +55,8 @@ SCALES = {"cpu": Scale(sizes=(1000, 3000, 10000), n_test=3000, epochs=20, batch_
           "test": Scale(sizes=(48,), n_test=48, epochs=1, batch_size=16, overrides={"n_pix": 32}, n_boot=200)}
 NETWORKS = {"resnet18-w11": ("resnet18", {"width": 11}), "gc4": ("gc4", {}), "gd4-w8": ("gd4", {"width": 8}),
             "resnet18": ("resnet18", {}), # the full-width ResNet-18 (11 M parameters): on request, about 10x the CPU time (measured: 5.9 against 0.5 CPU-min)
-            **{g: (g, {}) for g in GROUPS}, # the e2cnn steerable networks C4, C8, D4, D8: on request, 7-8x gc4's CPU time (gconv_speed.md)
-            # e2cnn's C8 at the ResNet's speed: the input binned 2x2 first, 2-16 regular fields (1.4x the ResNet's training
+            **{g: (g, {}) for g in GROUPS}, # the e2cnn steerable networks C4, C8, D4, D8 at their default sizes: on request, 9-16x the ResNet's CPU time (gconv_speed.md)
+            # e2cnn's C8 at the ResNet's speed: the input binned 2x2 first, 2-16 regular fields (1.3x the ResNet's training
             # images per CPU-second, gconv_speed.md); chosen among three such sizes on the validation rows (results/equivariance)
             "c8-fast": ("c8", {"channels": [16, 32, 64, 128], "kernel_sizes": [7, 5, 3, 3], "pool_input": True})}
 DEFAULT_NETWORKS = ("resnet18-w11", "gc4", "gd4-w8")
