@@ -99,6 +99,7 @@ def main(argv: list | None = None) -> list:
     p.add_argument("--work", type=Path, default=Path("equivariance_work"), help="simulations and runs (reused)")
     p.add_argument("--out", type=Path, default=RESULTS / "equivariance", help="where the tables go")
     args = p.parse_args(argv)
+    if args.bin < 1: p.error(f"--bin must be a positive integer, got {args.bin}")
     torch.set_num_threads(args.threads)
     s, command = SCALES[args.scale], command_line("equivariance", argv)
     config = preset(args.dataset, s.overrides)

@@ -24,10 +24,15 @@ from deeplense.core import hardware
 from deeplense.models import MODEL_NAMES, build_model, count_parameters, export_model
 
 from benchmarks.common import RESULTS, command_line, hardware_sentence, load, write_tables
+from benchmarks.equivariance import NETWORKS
 from benchmarks.train import images_per_second
 
-DEFAULT_MODELS = ['resnet18={"width": 11}', "c4", "d4", "c8", 'c8={"channels": [16, 32, 64, 128], "kernel_sizes": [7, 5, 3, 3], "pool_input": true}',
-                  "gc4", 'gc4={"depth": 2}', "gd4", 'gd4={"width": 8}', 'gd4={"width": 6, "depth": 2}']
+def _spec(network: str) -> str: # a network of the equivariance study as NAME=JSON
+    model, kwargs = NETWORKS[network]
+    return f"{model}={json.dumps(kwargs)}" if kwargs else model
+
+DEFAULT_MODELS = [_spec("resnet18-w11"), "c4", "d4", "c8", _spec("c8-fast"), "gc4", 'gc4={"depth": 2}', "gd4", _spec("gd4-w8"),
+                  'gd4={"width": 6, "depth": 2}']
 COLUMNS = {"model": ("network", "`{}`"), "kwargs": ("arguments", "{}"), "params": ("parameters", "{:,}"),
            "train": ("train, images/CPU-s", "{:.0f}"), "infer": ("inference", "{:.0f}"),
            "infer_exported": ("exported inference", "{:.0f}"), "load": ("load (1/5/15 min) before, after", "{}")}
