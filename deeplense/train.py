@@ -13,6 +13,7 @@ import math
 import os
 import random
 import shlex
+import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass, fields, replace
@@ -723,7 +724,7 @@ def add_cli(subparsers):
     p.add_argument("--model", default=None, help="resnet18, cmu_deeplens, c4, c8, d4, d8, gc4 or gd4 (default: a ResNet-18 of width 11; "
                                                   "with --init or --resume: the checkpoint's)")
     p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--resume", action="store_true", help="continue OUT/last.pt if it exists (not with --init)")
+    p.add_argument("--resume", action="store_true", help="continue OUT/last.pt (without one: a new run, said on standard error; not with --init)")
     p.add_argument("--target", nargs="+", default=None, metavar="PARAM", help="parameters to regress (default: classify)")
     p.add_argument("--split", default=",".join(map(str, DEFAULT_FRACTIONS)), help="train,validation,test fractions (default %(default)s)")
     p.add_argument("--model-kwargs", default=None, type=json_object, help="JSON of extra build_model arguments (default: the "
@@ -748,6 +749,8 @@ def _run_train(args) -> int:
     config = dataclass_from_args(TrainConfig, args)
     try: fractions = tuple(float(v) for v in args.split.split(","))
     except ValueError: raise ValueError(f"--split must be three comma-separated fractions, got {args.split!r}") from None
+    if args.resume and not (Path(args.out) / "last.pt").exists() and int(os.environ.get("RANK", "0")) == 0:
+        print(f"deeplense train: {args.out} holds no run to resume (no last.pt): starting a new one", file=sys.stderr)
     try: fit_h5(args.data, args.model, args.out, config, args.model_kwargs, args.target, fractions, args.resume)
     finally:
         if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
