@@ -69,12 +69,15 @@ def equal_time_epochs(budget_min: float, trial: dict) -> int:
 
 def train_run(run: Path, data: Path, model: str, kwargs: dict, config: TrainConfig) -> dict:
     "Train (or reuse) one run: epochs, CPU minutes per thread and the load before and after."
-    done = run / "done.json"
+    done, spent = run / "done.json", run / "cpu_min.json" # spent: the CPU minutes of the epochs saved so far
     if done.exists(): return json.loads(done.read_text())
     before, cpu = load(), cpu_clock()
-    fit_h5(data, model, run, config, kwargs, fractions=(0.9, 0.1, 0.0), resume=True)
-    info = dict(epochs=len(read_history(run / "history.csv")["epoch"]), cpu_min=(cpu_clock() - cpu) / 60,
-                load_before=before, load_after=load())
+    earlier = json.loads(spent.read_text()) if spent.exists() and (run / "last.pt").exists() else dict(cpu_min=0.0, load_before=before)
+    def record(history: dict): # after each epoch's checkpoint: a run stopped and resumed counts every saved epoch's CPU time
+        spent.write_text(json.dumps(dict(earlier, cpu_min=earlier["cpu_min"] + (cpu_clock() - cpu) / 60)))
+    fit_h5(data, model, run, config, kwargs, fractions=(0.9, 0.1, 0.0), resume=True, callback=record)
+    info = dict(epochs=len(read_history(run / "history.csv")["epoch"]), cpu_min=json.loads(spent.read_text())["cpu_min"],
+                load_before=earlier["load_before"], load_after=load())
     done.write_text(json.dumps(info))
     return info
 
