@@ -749,12 +749,13 @@ def _run_train(args) -> int:
     config = dataclass_from_args(TrainConfig, args)
     try: fractions = tuple(float(v) for v in args.split.split(","))
     except ValueError: raise ValueError(f"--split must be three comma-separated fractions, got {args.split!r}") from None
-    if args.resume and not (Path(args.out) / "last.pt").exists() and int(os.environ.get("RANK", "0")) == 0:
+    first = int(os.environ.get("RANK", "0")) == 0 # the process that speaks (rank 0 under torchrun)
+    if args.resume and not (Path(args.out) / "last.pt").exists() and first:
         print(f"deeplense train: {args.out} holds no run to resume (no last.pt): starting a new one", file=sys.stderr)
     try: fit_h5(args.data, args.model, args.out, config, args.model_kwargs, args.target, fractions, args.resume)
     finally:
         if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
-    if int(os.environ.get("RANK", "0")) == 0: print(f"deeplense train: {run_summary(args.out)}")
+    if first: print(f"deeplense train: {run_summary(args.out)}")
     return 0
 
 # %% ../nbs/07_train.ipynb #29a4bbb7
