@@ -16,8 +16,8 @@ import warnings
 
 
 # %% auto #0
-__all__ = ['COMMANDS', 'CLI_MODULES', 'MALLOC_OPTIONS', 'USER_ERRORS', 'INTERRUPTED', 'ARGUMENT_TYPES', 'build_parser',
-           'keep_freed_memory', 'main', 'json_argument', 'json_object', 'json_array', 'option',
+__all__ = ['COMMANDS', 'CLI_MODULES', 'MALLOC_OPTIONS', 'USER_ERRORS', 'INTERRUPTED', 'ARGUMENT_TYPES', 'FullNameParser',
+           'build_parser', 'keep_freed_memory', 'main', 'json_argument', 'json_object', 'json_array', 'option',
            'add_dataclass_arguments', 'dataclass_from_args', 'add_progress_argument']
 
 # %% ../nbs/11_cli.ipynb #f1400c51
@@ -34,11 +34,15 @@ COMMANDS = { # command -> (the module whose `add_cli(subparsers)` adds it, the h
 }
 CLI_MODULES = list(dict.fromkeys(module for module, _ in COMMANDS.values())) # modules with an `add_cli(subparsers)`
 
+class FullNameParser(argparse.ArgumentParser):
+    "An `ArgumentParser` that takes long options only spelt in full (`--resum` is an error, not `--resume`); its subparsers too."
+    def __init__(self, *args, allow_abbrev: bool = False, **kwargs): super().__init__(*args, allow_abbrev=allow_abbrev, **kwargs)
+
 def build_parser(commands: list | None = None, # commands whose module to import for their full options (default: all)
                 ) -> argparse.ArgumentParser:
     "The `deeplense` argument parser: every command, with its options where its module was imported."
     from deeplense import __version__
-    parser = argparse.ArgumentParser(prog="deeplense", description="DeepLense: dark matter with strong lensing.")
+    parser = FullNameParser(prog="deeplense", description="DeepLense: dark matter with strong lensing.")
     parser.add_argument("--version", action="version", version=f"deeplense {__version__}")
     parser.add_argument("--traceback", action="store_true",
                         help="show the traceback of any error (also with the environment variable DEEPLENSE_TRACEBACK=1)")
