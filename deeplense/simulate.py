@@ -19,6 +19,7 @@ import shutil
 import signal
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -752,6 +753,19 @@ def _cannot_compile(device: torch.device) -> str | None:
 
 COMPILE_FROM = 200_000 # images from which simulate_to_h5 compiles by default (point-mass subhalos, no survey): measured, see above
 
+def _use_compile(config: SimulationConfig, n: int, # the job's configuration and number of images
+                 compile: bool | None, # the caller's choice; None: decide
+                 cannot: str | None, # why torch.compile cannot run here (`_cannot_compile`), or None
+                ) -> bool:
+    "Whether to render with torch.compile: the caller's choice, else from `COMPILE_FROM` images with point-mass subhalos and no survey."
+    varying = config.subhalos.profile != "point_mass" or config.survey is not None
+    if compile is None: return n >= COMPILE_FROM and not cannot and not varying
+    if compile and varying:
+        warnings.warn("torch.compile of tNFW subhalos or a survey's galaxies can take longer than the whole eager run (it unrolls "
+                      "the loop over each batch's halos and recompiles as shapes change; a first batch of model_ii_varied had not "
+                      "compiled after 10 minutes): --no-compile renders them eagerly")
+    return bool(compile)
+
 # %% ../nbs/02_simulate.ipynb #8701f67b
 def _watch_parent(parent: int):
     "End this process once `parent` has ended (where the kernel cannot do it)."
@@ -798,7 +812,7 @@ def simulate_to_h5(config: SimulationConfig,
     cannot = _cannot_compile(device)
     if compile and cannot: raise ImportError(f"{cannot}; or simulate without it: compile=False (--no-compile)")
     job = SimulationJob(config, int(n), path, seed, int(batch_size), max(workers, world_size), overwrite, str(device), progress,
-                        (n >= COMPILE_FROM and not cannot and config.subhalos.profile == "point_mass" and config.survey is None) if compile is None else bool(compile),
+                        _use_compile(config, n, compile, cannot),
                         max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None, compression)
     with output_lock(path) if rank == 0 else contextlib.nullcontext(): return _run_job(job, rank, world_size, workers)
 
