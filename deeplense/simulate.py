@@ -753,7 +753,8 @@ def _cannot_compile(device: torch.device) -> str | None:
 
 COMPILE_FROM = 200_000 # images from which simulate_to_h5 compiles by default (point-mass subhalos, no survey): measured, see above
 
-def _use_compile(config: SimulationConfig, n: int, # the job's configuration and number of images
+def _use_compile(config: SimulationConfig, # the job's configuration
+                 n: int, # and its number of images
                  compile: bool | None, # the caller's choice; None: decide
                  cannot: str | None, # why torch.compile cannot run here (`_cannot_compile`), or None
                 ) -> bool:
