@@ -18,7 +18,8 @@ import torch
 
 
 # %% auto #0
-__all__ = ['DEFAULT_FRACTIONS', 'get_device', 'hardware', 'make_generator', 'unknown_name_error', 'require', 'check_file']
+__all__ = ['DEFAULT_FRACTIONS', 'get_device', 'torchrun_rank', 'hardware', 'make_generator', 'unknown_name_error', 'require',
+           'check_file']
 
 # %% ../nbs/00_core.ipynb #dad33056
 def get_device(device: str | torch.device | None = None, # an explicit choice ("cpu", "cuda:1", ...); None picks the best available
@@ -38,6 +39,11 @@ def get_device(device: str | torch.device | None = None, # an explicit choice ("
         return torch.device("cuda", int(os.environ["LOCAL_RANK"])) if "LOCAL_RANK" in os.environ else torch.device("cuda")
     if torch.backends.mps.is_available(): return torch.device("mps")
     return torch.device("cpu")
+
+# %% ../nbs/00_core.ipynb #64b2345c
+def torchrun_rank() -> tuple[int, int]:
+    "(rank, world size) of this process as `torchrun` sets them (`RANK`, `WORLD_SIZE`); (0, 1) outside torchrun."
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 # %% ../nbs/00_core.ipynb #c0e1a2b4
 def hardware(device: torch.device) -> dict:

@@ -32,7 +32,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .cli import add_progress_argument
-from .core import check_file, get_device, make_generator
+from .core import check_file, get_device, make_generator, torchrun_rank
 from .formats import H5Writer, output_lock, read_info, size_text, written_summary
 from .lensing import (add_noise, background_rms, convolve, einstein_radius, gaussian_psf_kernel, gaussian_ring,
                                line_mass_deflection, magnitude_to_amplitude, point_masses_deflection, point_sources, render_image,
@@ -866,11 +866,12 @@ def run_simulate(args: argparse.Namespace) -> int:
     overrides = dict(parse_override(s) for s in args.set)
     if args.supersampling is not None: overrides["supersampling"] = args.supersampling
     config = override(config, overrides)
+    rank, world_size = torchrun_rank()
     simulate_to_h5(config, args.n, args.out, seed=args.seed, batch_size=args.batch_size, workers=args.workers,
                    overwrite=args.overwrite, device=args.device, compile=args.compile,
-                   compression=None if args.compression == "none" else args.compression, rank=int(os.environ.get("RANK", 0)),
-                   world_size=int(os.environ.get("WORLD_SIZE", 1)), progress=args.progress)
-    if int(os.environ.get("RANK", 0)) == 0: print(f"deeplense simulate: {written_summary(args.out, time.time() - start)}")
+                   compression=None if args.compression == "none" else args.compression, rank=rank,
+                   world_size=world_size, progress=args.progress)
+    if rank == 0: print(f"deeplense simulate: {written_summary(args.out, time.time() - start)}")
     return 0
 
 def add_cli(subparsers):

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .cli import add_dataclass_arguments, option, dataclass_from_args, json_argument, json_object
-from .core import DEFAULT_FRACTIONS, get_device, make_generator, unknown_name_error
+from .core import DEFAULT_FRACTIONS, get_device, make_generator, torchrun_rank, unknown_name_error
 from .formats import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, brief_error, read_checkpoint, read_history, read_info,
                                save_atomic, write_csv)
 from .datasets import ChunkBatchSampler, LensDataset, split_indices
@@ -194,7 +194,7 @@ def _set_rng_state(s: dict, *generators: torch.Generator):
 def init_distributed() -> tuple[int, int]:
     "Join the process group that `torchrun` describes (if any): returns (rank, world_size), (0, 1) outside torchrun."
     if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1: return 0, 1
+    if torchrun_rank()[1] <= 1: return 0, 1
     if not dist.is_available(): raise ImportError("torchrun (WORLD_SIZE > 1) needs torch.distributed, which this PyTorch "
                                                   "build lacks: install a build with it, e.g. the wheels from pytorch.org")
     dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
@@ -749,7 +749,7 @@ def _run_train(args) -> int:
     config = dataclass_from_args(TrainConfig, args)
     try: fractions = tuple(float(v) for v in args.split.split(","))
     except ValueError: raise ValueError(f"--split must be three comma-separated fractions, got {args.split!r}") from None
-    first = int(os.environ.get("RANK", "0")) == 0 # the process that speaks (rank 0 under torchrun)
+    first = torchrun_rank()[0] == 0 # the process that speaks (rank 0 under torchrun)
     if args.resume and not (Path(args.out) / "last.pt").exists() and first:
         print(f"deeplense train: {args.out} holds no run to resume (no last.pt): starting a new one", file=sys.stderr)
     try: fit_h5(args.data, args.model, args.out, config, args.model_kwargs, args.target, fractions, args.resume)
