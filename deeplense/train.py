@@ -10,7 +10,6 @@ import hashlib
 import itertools
 import json
 import math
-import os
 import random
 import shlex
 import sys
