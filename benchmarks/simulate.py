@@ -7,6 +7,9 @@
 Cases: `model_i` with 25 subhalos (150x150 px, 0.05"/px, Gaussian PSF) at supersampling 1 and 4, and `model_ii`
 (64x64 px, 0.101"/px) with 25 subhalos. Every engine renders the same lenses (SIE + shear + 25 point masses, Sersic
 source, Gaussian PSF): the parameters are drawn once by `deeplense.simulate.sample_params` and translated.
+`model_i_varied` and `model_ii_varied`: their `cdm` images, with truncated-NFW subhalos (a Poisson number per image
+for a mass fraction of 1%: about a hundred) and every macro parameter drawn; lenstronomy gets one `ImageModel` per
+subhalo count, built once (caustics is not run on them).
 `lens_finding` (4 bands, 101x101 px) and `lens_finding_space` (1 band): deeplense makes whole stamps, lenses and
 non-lenses in turn, with their survey (field galaxies, stars, look-alike non-lenses), PSFs drawn per stamp, noise and
 masks; lenstronomy renders only the lens system of each lens stamp (SIE + shear, Sersic source and lens light, each
@@ -46,7 +49,8 @@ from pathlib import Path
 
 CASES = {"model_i, supersampling 1": ("model_i", 1, 64), "model_i, supersampling 4": ("model_i", 4, 8),
          "model_ii": ("model_ii", 1, 64), "lens_finding": ("lens_finding", 1, 64),
-         "lens_finding_space": ("lens_finding_space", 1, 64)} # preset, supersampling, batch size (deeplense, caustics)
+         "lens_finding_space": ("lens_finding_space", 1, 64), "model_i_varied": ("model_i_varied", 1, 64),
+         "model_ii_varied": ("model_ii_varied", 1, 64)} # preset, supersampling, batch size (deeplense, caustics)
 
 
 def rss_mb() -> float:
@@ -107,25 +111,31 @@ def run_lenstronomy(case: str, seconds: float) -> dict:
     name, s, _ = CASES[case]
     config, params, extra = draw(name, s, 16)
     if "lens" in config.classes: return lenstronomy_lens_system(config, params, s, seconds)
-    n, d, K = config.n_pix, config.pixel_scale, extra["subhalo_theta_E"].shape[1]
+    n, d = config.n_pix, config.pixel_scale
     grid = PixelGrid(nx=n, ny=n, transform_pix2angle=np.eye(2) * d, ra_at_xy_0=-(n - 1) / 2 * d, dec_at_xy_0=-(n - 1) / 2 * d)
-    model = ImageModel(grid, PSF(psf_type="GAUSSIAN", fwhm=config.bands[0].psf_fwhm, pixel_size=d),
-                       lens_model_class=LensModel(["SIE", "SHEAR"] + ["POINT_MASS"] * K),
-                       source_model_class=LightModel(["SERSIC_ELLIPSE"]), kwargs_numerics={"supersampling_factor": s})
+    tnfw = config.subhalos.profile == "tnfw"
+    counts = (extra["subhalo_alpha_Rs" if tnfw else "subhalo_theta_E"] > 0).sum(1).tolist() # slots 0..count-1 of each image
+    models = {K: ImageModel(grid, PSF(psf_type="GAUSSIAN", fwhm=config.bands[0].psf_fwhm, pixel_size=d),
+                            lens_model_class=LensModel(["SIE", "SHEAR"] + ["TNFW" if tnfw else "POINT_MASS"] * K),
+                            source_model_class=LightModel(["SERSIC_ELLIPSE"]), kwargs_numerics={"supersampling_factor": s})
+              for K in set(counts)} # one per subhalo count, built once
+    subhalo = (lambda i, k: {q: extra[f"subhalo_{q}"][i, k].item() for q in ("Rs", "alpha_Rs", "r_trunc")}) if tnfw else \
+              (lambda i, k: dict(theta_E=extra["subhalo_theta_E"][i, k].item()))
     P = {k: v.tolist() for k, v in params.items()}
     amp = P["source_amp"]
     kwargs = []
     for i in range(16):
         lens = [dict(theta_E=P["theta_E"][i], e1=P["host_e1"][i], e2=P["host_e2"][i], center_x=P["host_center_x"][i],
                      center_y=P["host_center_y"][i]), dict(gamma1=P["gamma1"][i], gamma2=P["gamma2"][i])]
-        lens += [dict(theta_E=extra["subhalo_theta_E"][i, k].item(), center_x=extra["subhalo_x"][i, k].item(),
-                      center_y=extra["subhalo_y"][i, k].item()) for k in range(K)]
+        lens += [subhalo(i, k) | dict(center_x=extra["subhalo_x"][i, k].item(), center_y=extra["subhalo_y"][i, k].item())
+                 for k in range(counts[i])]
         source = [dict(amp=amp[i], R_sersic=P["source_R_sersic"][i], n_sersic=P["source_n_sersic"][i], e1=P["source_e1"][i],
                        e2=P["source_e2"][i], center_x=P["source_x"][i], center_y=P["source_y"][i])]
-        kwargs.append((lens, source))
+        kwargs.append((models[counts[i]], lens, source))
     base, i = rss_mb(), [0]
     def step():
-        model.image(*kwargs[i[0] % 16]); i[0] += 1
+        model, lens, source = kwargs[i[0] % 16]
+        model.image(lens, source); i[0] += 1
     rate, count = timed(step, 1, seconds)
     return dict(rate=rate, n=count, base=base)
 
@@ -167,7 +177,7 @@ def run_caustics(case: str, seconds: float) -> dict:
     warnings.filterwarnings("ignore")
     name, s, batch = CASES[case]
     config, params, extra = draw(name, s, batch)
-    if "lens" in config.classes: raise NotImplementedError("not run on the lens-finding cases")
+    if "lens" in config.classes or config.subhalos.profile == "tnfw": raise NotImplementedError("not run on this case")
     K, P = extra["subhalo_theta_E"].shape[1], {k: v[0].item() for k, v in params.items()}
     q_phi = lambda e1, e2: ((1 - math.hypot(e1, e2)) / (1 + math.hypot(e1, e2)), math.atan2(e2, e1) / 2)
     cosmo = caustics.FlatLambdaCDM(name="cosmo")
@@ -297,7 +307,9 @@ def main(argv=None):
     for case in args.cases:
         rates = {}
         # the lens-finding stamps' survey has shapes that change from batch to batch: simulate_to_h5 renders it eagerly
-        for engine in (["eager", "lenstronomy"] if CASES[case][0].startswith("lens_finding") else engines):
+        name = CASES[case][0]
+        for engine in (["eager", "lenstronomy"] if name.startswith("lens_finding") else
+                       ["compiled", "eager", "lenstronomy"] if name.endswith("_varied") else engines):
             out = measure(engine, case, seconds, args.threads)
             label = dict(compiled="deeplense (compiled)", eager="deeplense (eager)").get(engine, engine)
             if "error" in out:

@@ -41,13 +41,14 @@ from .simconfig import (DEEPLENSESIM_PRESETS, NON_LENS_KINDS, PRESETS, Band, Sim
                                  deeplensesim_einstein_radius, is_fixed, override, preset, sample)
 
 # %% auto #0
-__all__ = ['HOST_PARAMS', 'SUBHALO_PARAMS', 'VORTEX_PARAMS', 'SURVEY_PARAMS', 'COMPILE_FROM', 'power_law_masses', 'band_key',
-           'Draws', 'redshift_names', 'lens_redshifts', 'einstein_units', 'sample_host', 'sample_light',
-           'concentration_duffy08', 'nfw_angles', 'tidal_radius', 'tnfw_bound_mass', 'subhalo_profiles',
-           'annulus_host_mass', 'mean_subhalo_mass', 'sample_subhalos', 'sample_vortex', 'sample_instrument',
-           'sample_mask', 'band_fluxes', 'sample_survey', 'sample_params', 'param_names', 'render_images',
-           'lensed_source_stats', 'simulate_batch', 'lens_visibility_percentiles', 'check_seed', 'batch_generator',
-           'SimulationJob', 'simulate_to_h5', 'load_config', 'parse_override', 'run_simulate', 'add_cli']
+__all__ = ['HOST_PARAMS', 'SUBHALO_PARAMS', 'VORTEX_PARAMS', 'SURVEY_PARAMS', 'TNFW_BLOCK', 'EAGER_HALOS', 'COMPILE_FROM',
+           'TNFW_COMPILE_FROM', 'power_law_masses', 'band_key', 'Draws', 'redshift_names', 'lens_redshifts',
+           'einstein_units', 'sample_host', 'sample_light', 'concentration_duffy08', 'nfw_angles', 'tidal_radius',
+           'tnfw_bound_mass', 'subhalo_profiles', 'annulus_host_mass', 'mean_subhalo_mass', 'sample_subhalos',
+           'sample_vortex', 'sample_instrument', 'sample_mask', 'band_fluxes', 'sample_survey', 'sample_params',
+           'param_names', 'tnfw_slots_deflection', 'render_images', 'lensed_source_stats', 'simulate_batch',
+           'lens_visibility_percentiles', 'check_seed', 'batch_generator', 'SimulationJob', 'simulate_to_h5',
+           'load_config', 'parse_override', 'run_simulate', 'add_cli']
 
 # %% ../nbs/02_simulate.ipynb #1a306917
 def power_law_masses(u: Tensor, # uniform draws in [0, 1)
@@ -455,10 +456,22 @@ def param_names(config: SimulationConfig) -> list:
     return sorted(names + (["lensed_flux_sigma", "lensed_pixels"] if "lens" in config.classes else []))
 
 # %% ../nbs/02_simulate.ipynb #60dfb2a0
+TNFW_BLOCK = 8 # tNFW subhalo slots per call of the compiled kernel (eagerly one: (b, 8, H, W) temporaries are slower)
+
+def tnfw_slots_deflection(x: Tensor, y: Tensor, # grids broadcasting to (b, 1, H, W) [arcsec]
+                          Rs: Tensor, alpha_Rs: Tensor, r_trunc: Tensor, center_x: Tensor, center_y: Tensor, # (b, S, 1, 1)
+                         ) -> tuple[Tensor, Tensor]: # (alpha_x, alpha_y), each (b, H, W) [arcsec]
+    "The summed deflection of each image's S tNFW subhalos (zero-mass slots add exactly zero); one fused pass when compiled."
+    dx, dy = tnfw_deflection(x, y, Rs, alpha_Rs, r_trunc, center_x, center_y)
+    return dx.sum(1), dy.sum(1)
+
+EAGER_HALOS = (tnfw_slots_deflection, 1) # the tNFW kernel and its slots per call, eagerly
+
 def _add_subhalos(x: Tensor, y: Tensor, ax: Tensor, ay: Tensor, config: SimulationConfig, extra: dict, rows: Tensor,
-                  dtype) -> tuple[Tensor, Tensor]:
-    """The deflection (ax, ay) plus that of the subhalos of `rows`: point masses summed in place; tNFW one at a time, each
-    on the images that have it (the others' zero-mass padding would add exactly zero), or on all under torch.compile."""
+                  dtype, halos: tuple = EAGER_HALOS, # tNFW (kernel, slots per call): `EAGER_HALOS` or compiled
+                 ) -> tuple[Tensor, Tensor]:
+    """The deflection (ax, ay) plus that of the subhalos of `rows`: point masses summed in place; tNFW a block of slots
+    at a time, each block on the images that have a subhalo in it (most images have far fewer than the batch's most)."""
     cx, cy = (extra[k][rows].to(dtype) for k in ("subhalo_x", "subhalo_y"))
     if config.subhalos.profile != "tnfw":
         dx, dy = point_masses_deflection(x, y, extra["subhalo_theta_E"][rows].to(dtype), cx, cy)
@@ -466,11 +479,13 @@ def _add_subhalos(x: Tensor, y: Tensor, ax: Tensor, ay: Tensor, config: Simulati
     Rs, alpha_Rs, r_trunc = (extra[f"subhalo_{k}"][rows].to(dtype)[..., None, None] for k in ("Rs", "alpha_Rs", "r_trunc"))
     shape = (len(rows),) + torch.broadcast_shapes(ax.shape, x.shape, y.shape)[-2:]
     ax, ay = ax.expand(shape).clone(), ay.expand(shape).clone()
-    every = torch.arange(len(rows), device=rows.device) # compiled: no data-dependent shapes, which would recompile
-    pick = lambda t, r: t[r] if t.dim() == 3 and t.shape[0] > 1 else t # per-image grids, or one broadcast over the batch
-    for k in range(cx.shape[1]):
-        r = every if torch.compiler.is_compiling() else torch.nonzero(alpha_Rs[:, k, 0, 0]).squeeze(1)
-        dx, dy = tnfw_deflection(pick(x, r), pick(y, r), Rs[r, k], alpha_Rs[r, k], r_trunc[r, k], cx[r, k, None, None], cy[r, k, None, None])
+    pick = lambda t, r: t[r, None] if t.dim() == 3 and t.shape[0] > 1 else t # per-image grids, or one broadcast over the batch
+    tnfw, block = halos
+    for k in range(0, cx.shape[1], block):
+        s = slice(k, k + block)
+        r = torch.nonzero(alpha_Rs[:, s, 0, 0].any(1)).squeeze(1)
+        if not len(r): continue
+        dx, dy = tnfw(pick(x, r), pick(y, r), Rs[r, s], alpha_Rs[r, s], r_trunc[r, s], cx[r, s, None, None], cy[r, s, None, None])
         ax.index_add_(0, r, dx.expand((len(r),) + shape[1:]))
         ay.index_add_(0, r, dy.expand((len(r),) + shape[1:]))
     return ax, ay
@@ -509,6 +524,18 @@ def _compiled(fn):
     "`fn` compiled by torch.compile, once per process (inductor fuses the subhalo loop, the SIE, the Sersic, the noise)."
     return torch.compile(fn)
 
+@functools.cache
+def _compiled_any_batch(fn):
+    """`fn` compiled once for every batch size: the first dimension of its 4-d arguments is unbacked, so neither a new
+    size nor a batch of one recompiles (`dynamic=True` recompiles for one and makes every dimension symbolic)."""
+    compiled = torch.compile(fn)
+    mark = getattr(torch._dynamo.decorators, "mark_unbacked", torch._dynamo.mark_dynamic) # older torch: recompiles for one
+    def call(*args):
+        for a in args:
+            if a.dim() == 4: mark(a, 0)
+        return compiled(*args)
+    return call
+
 def _survey_light(config: SimulationConfig, p: dict, extra: dict, rows: Tensor, dtype) -> Callable:
     "The image-plane light (b, C, H, W) of the survey around the rows' lenses: companions, field galaxies, disks, rings."
     g, d, r = ({k: v[rows].to(dtype) for k, v in extra[name].items()} for name in ("survey_galaxies", "survey_disk", "survey_ring"))
@@ -531,7 +558,7 @@ def _survey_light(config: SimulationConfig, p: dict, extra: dict, rows: Tensor, 
 _HOST_FIELDS = ("mass", "theta_E", "e1", "e2", "center_x", "center_y", "gamma1", "gamma2")
 
 def _render_class(config: SimulationConfig, name: str, p: dict, extra: dict, rows: Tensor, psf: tuple | None, dtype,
-                  render=render_image, foreground: bool = True) -> Tensor:
+                  render=render_image, foreground: bool = True, halos: tuple = EAGER_HALOS) -> Tensor:
     "Noise-free images (b, C, H, W) of the rows `rows`, all of class `name`; `foreground=False`: the lensed source alone, first band only (b, 1, H, W)."
     col = lambda k, r=rows: p[k][r].to(dtype)[:, None, None]
     bands = config.bands if foreground else config.bands[:1]
@@ -555,7 +582,7 @@ def _render_class(config: SimulationConfig, name: str, p: dict, extra: dict, row
                                     col("host_center_x", host_rows), col("host_center_y", host_rows))
             sx, sy = shear_deflection(x, y, col("gamma1", host_rows), col("gamma2", host_rows))
             ax, ay = ax + sx, ay + sy
-            if name == "cdm": ax, ay = _add_subhalos(x, y, ax, ay, config, extra, rows, dtype)
+            if name == "cdm": ax, ay = _add_subhalos(x, y, ax, ay, config, extra, rows, dtype, halos)
             if name == "axion":
                 dx, dy = line_mass_deflection(x, y, extra["vortex_theta_E"][rows].to(dtype)[:, None, None], col("vortex_half_length"),
                                               col("vortex_angle"), col("host_center_x"), col("host_center_y"))
@@ -584,12 +611,15 @@ def render_images(config: SimulationConfig,
     if len(labels) and not 0 <= labels.min() <= labels.max() < len(config.classes):
         raise ValueError(f"labels must be in [0, {len(config.classes)}), got {labels.unique().tolist()}")
     psf = _psf_stack(config, dtype, device)
-    render, noise = (_compiled(render_image), _compiled(add_noise)) if compile else (render_image, add_noise)
+    # tNFW subhalos: only their kernel is compiled, for any row count (compiling the renderer would unroll the halo loop)
+    tnfw = compile and config.subhalos.profile == "tnfw"
+    render, noise = (_compiled(render_image), _compiled(add_noise)) if compile and not tnfw else (render_image, add_noise)
+    halos = (_compiled_any_batch(tnfw_slots_deflection), TNFW_BLOCK) if tnfw else EAGER_HALOS
     images = torch.empty((len(labels),) + config.image_shape, dtype=dtype, device=device)
     for i, name in enumerate(config.classes):
         rows = torch.nonzero(labels == i).squeeze(1)
-        if len(rows) == len(labels): images = _render_class(config, name, params, extra, rows, psf, dtype, render)
-        elif len(rows): images.index_copy_(0, rows, _render_class(config, name, params, extra, rows, psf, dtype, render))
+        if len(rows) == len(labels): images = _render_class(config, name, params, extra, rows, psf, dtype, render, halos=halos)
+        elif len(rows): images.index_copy_(0, rows, _render_class(config, name, params, extra, rows, psf, dtype, render, halos=halos))
     if generator is not None and config.noise:
         for c, b in enumerate(config.bands):
             # the stored exposure time is the total (num_exposures x one exposure): the Poisson term's time
@@ -752,19 +782,21 @@ def _cannot_compile(device: torch.device) -> str | None:
     return None
 
 COMPILE_FROM = 200_000 # images from which simulate_to_h5 compiles by default (point-mass subhalos, no survey): measured, see above
+TNFW_COMPILE_FROM = 20_000_000 # rays (images x pixels x supersampling^2) from which it compiles the tNFW kernel: measured, see above
 
 def _use_compile(config: SimulationConfig, # the job's configuration
                  n: int, # and its number of images
                  compile: bool | None, # the caller's choice; None: decide
                  cannot: str | None, # why torch.compile cannot run here (`_cannot_compile`), or None
                 ) -> bool:
-    "Whether to render with torch.compile: the caller's choice, else from `COMPILE_FROM` images with point-mass subhalos and no survey."
-    varying = config.subhalos.profile != "point_mass" or config.survey is not None
-    if compile is None: return n >= COMPILE_FROM and not cannot and not varying
-    if compile and varying:
-        warnings.warn("torch.compile of tNFW subhalos or a survey's galaxies can take longer than the whole eager run (it unrolls "
-                      "the loop over each batch's halos and recompiles as shapes change; a first batch of model_ii_varied had not "
-                      "compiled after 10 minutes): --no-compile renders them eagerly")
+    """Whether to render with torch.compile: the caller's choice, else (with a compiler and no survey) from `COMPILE_FROM`
+    images with point-mass subhalos, from `TNFW_COMPILE_FROM` rays with tNFW subhalos (their kernel alone is compiled)."""
+    if config.survey is not None:
+        if compile: warnings.warn("torch.compile of a survey's galaxies recompiles as their numbers change from batch to batch "
+                                  "and ran slower than eager rendering: --no-compile renders them eagerly")
+        return bool(compile)
+    if compile is None and config.subhalos.profile == "tnfw": return not cannot and n * (config.n_pix * config.supersampling) ** 2 >= TNFW_COMPILE_FROM
+    if compile is None: return not cannot and n >= COMPILE_FROM
     return bool(compile)
 
 # %% ../nbs/02_simulate.ipynb #8701f67b
@@ -791,7 +823,7 @@ def simulate_to_h5(config: SimulationConfig,
                    overwrite: bool = False, # replace an existing file
                    device: str | torch.device | None = None, # where to compute; None: `get_device()`
                    progress: bool = True, # show progress bars
-                   compile: bool | None = None, # render with `torch.compile`; None: n >= COMPILE_FROM, a compiler, point-mass subhalos and no survey (their shapes vary)
+                   compile: bool | None = None, # render with `torch.compile`; None: with a compiler and no survey, from COMPILE_FROM images (point masses) or TNFW_COMPILE_FROM rays (tNFW)
                    compression: str | None = None, # HDF5 filter of the pixels: None (fastest), "lzf" or "gzip" (smallest, slowest)
                    rank: int = 0, # this process's rank under torchrun
                    world_size: int = 1, # number of torchrun processes
@@ -891,7 +923,8 @@ def add_cli(subparsers):
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                   help=f"render with torch.compile (default: from {COMPILE_FROM:,} images on, with point-mass subhalos and no survey)")
+                   help=f"render with torch.compile (default, with a C++ compiler and no survey: from {COMPILE_FROM:,} images with "
+                        f"point-mass subhalos, from {TNFW_COMPILE_FROM / 1e6:.0f} million rays, images x pixels, with tNFW ones)")
     p.add_argument("--compression", choices=("none", "lzf", "gzip"), default="none",
                    help="HDF5 filter of the pixels (default none: simulated noise hardly compresses; gzip is 14%% smaller and slow)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
