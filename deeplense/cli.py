@@ -38,6 +38,16 @@ class FullNameParser(argparse.ArgumentParser):
     "An `ArgumentParser` that takes long options only spelt in full (`--resum` is an error, not `--resume`); its subparsers too."
     def __init__(self, *args, allow_abbrev: bool = False, **kwargs): super().__init__(*args, allow_abbrev=allow_abbrev, **kwargs)
 
+    def parse_args(self, args=None, namespace=None):
+        "As argparse's, but an unrecognised argument is reported by the (sub)command it was given to, with that command's usage."
+        args, extras = self.parse_known_args(args, namespace)
+        if not extras: return args
+        parser = self
+        while (action := next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)) \
+                and getattr(args, action.dest, None) in action.choices:
+            parser = action.choices[getattr(args, action.dest)]
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+
 def build_parser(commands: list | None = None, # commands whose module to import for their full options (default: all)
                 ) -> argparse.ArgumentParser:
     "The `deeplense` argument parser: every command, with its options where its module was imported."

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 from torch import Tensor
 
+from .cli import add_progress_argument
 from .core import DEFAULT_FRACTIONS, get_device, hardware, make_generator, unknown_name_error
 from .datasets import LensDataset, split_indices
 from .evaluate import jsonable, evaluate, plot_equivariance, plot_gallery
@@ -504,7 +505,8 @@ def figures(summary: dict, # from `quickstart`
 
 # %% ../nbs/13_quickstart.ipynb #96d3cb0a
 def _run_quickstart(args) -> int:
-    quickstart(args.out, args.scale, args.seed, args.device, args.threads, args.overwrite, progress=True)
+    summary = quickstart(args.out, args.scale, args.seed, args.device, args.threads, args.overwrite, progress=args.progress)
+    if not args.progress: print(figures(summary)) # --no-progress: no bars or stage lines, the figures still
     return 0
 
 def add_cli(subparsers):
@@ -520,4 +522,5 @@ def add_cli(subparsers):
     p.add_argument("--scale", default="default", choices=list(SCALES),
                    help="default: minutes; test: seconds, to check an installation (its figures mean nothing)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier quickstart report in DIR")
+    add_progress_argument(p)
     p.set_defaults(run=_run_quickstart)
