@@ -41,14 +41,14 @@ from .simconfig import (DEEPLENSESIM_PRESETS, NON_LENS_KINDS, PRESETS, Band, Sim
                                  deeplensesim_einstein_radius, is_fixed, override, preset, sample)
 
 # %% auto #0
-__all__ = ['HOST_PARAMS', 'SUBHALO_PARAMS', 'VORTEX_PARAMS', 'SURVEY_PARAMS', 'TNFW_BLOCK', 'EAGER_HALOS', 'COMPILE_FROM',
-           'TNFW_COMPILE_FROM', 'power_law_masses', 'band_key', 'Draws', 'redshift_names', 'lens_redshifts',
-           'einstein_units', 'sample_host', 'sample_light', 'concentration_duffy08', 'nfw_angles', 'tidal_radius',
-           'tnfw_bound_mass', 'subhalo_profiles', 'annulus_host_mass', 'mean_subhalo_mass', 'sample_subhalos',
-           'sample_vortex', 'sample_instrument', 'sample_mask', 'band_fluxes', 'sample_survey', 'sample_params',
-           'param_names', 'tnfw_slots_deflection', 'render_images', 'lensed_source_stats', 'simulate_batch',
-           'lens_visibility_percentiles', 'check_seed', 'batch_generator', 'SimulationJob', 'simulate_to_h5',
-           'load_config', 'parse_override', 'run_simulate', 'add_cli']
+__all__ = ['HOST_PARAMS', 'SUBHALO_PARAMS', 'VORTEX_PARAMS', 'SURVEY_PARAMS', 'TNFW_BLOCK', 'COMPILE_FROM', 'TNFW_COMPILE_FROM',
+           'power_law_masses', 'band_key', 'Draws', 'redshift_names', 'lens_redshifts', 'einstein_units', 'sample_host',
+           'sample_light', 'concentration_duffy08', 'nfw_angles', 'tidal_radius', 'tnfw_bound_mass', 'subhalo_profiles',
+           'annulus_host_mass', 'mean_subhalo_mass', 'sample_subhalos', 'sample_vortex', 'sample_instrument',
+           'sample_mask', 'band_fluxes', 'sample_survey', 'sample_params', 'param_names', 'tnfw_slots_deflection',
+           'render_images', 'lensed_source_stats', 'simulate_batch', 'lens_visibility_percentiles', 'check_seed',
+           'batch_generator', 'SimulationJob', 'simulate_to_h5', 'load_config', 'parse_override', 'run_simulate',
+           'add_cli']
 
 # %% ../nbs/02_simulate.ipynb #1a306917
 def power_law_masses(u: Tensor, # uniform draws in [0, 1)
@@ -465,10 +465,10 @@ def tnfw_slots_deflection(x: Tensor, y: Tensor, # grids broadcasting to (b, 1, H
     dx, dy = tnfw_deflection(x, y, Rs, alpha_Rs, r_trunc, center_x, center_y)
     return dx.sum(1), dy.sum(1)
 
-EAGER_HALOS = (tnfw_slots_deflection, 1) # the tNFW kernel and its slots per call, eagerly
+_EAGER_HALOS = (tnfw_slots_deflection, 1) # the tNFW kernel and its slots per call, eagerly
 
 def _add_subhalos(x: Tensor, y: Tensor, ax: Tensor, ay: Tensor, config: SimulationConfig, extra: dict, rows: Tensor,
-                  dtype, halos: tuple = EAGER_HALOS, # tNFW (kernel, slots per call): `EAGER_HALOS` or compiled
+                  dtype, halos: tuple = _EAGER_HALOS, # tNFW (kernel, slots per call): `_EAGER_HALOS` or compiled
                  ) -> tuple[Tensor, Tensor]:
     """The deflection (ax, ay) plus that of the subhalos of `rows`: point masses summed in place; tNFW a block of slots
     at a time, each block on the images that have a subhalo in it (most images have far fewer than the batch's most)."""
@@ -558,7 +558,7 @@ def _survey_light(config: SimulationConfig, p: dict, extra: dict, rows: Tensor, 
 _HOST_FIELDS = ("mass", "theta_E", "e1", "e2", "center_x", "center_y", "gamma1", "gamma2")
 
 def _render_class(config: SimulationConfig, name: str, p: dict, extra: dict, rows: Tensor, psf: tuple | None, dtype,
-                  render=render_image, foreground: bool = True, halos: tuple = EAGER_HALOS) -> Tensor:
+                  render=render_image, foreground: bool = True, halos: tuple = _EAGER_HALOS) -> Tensor:
     "Noise-free images (b, C, H, W) of the rows `rows`, all of class `name`; `foreground=False`: the lensed source alone, first band only (b, 1, H, W)."
     col = lambda k, r=rows: p[k][r].to(dtype)[:, None, None]
     bands = config.bands if foreground else config.bands[:1]
@@ -614,7 +614,7 @@ def render_images(config: SimulationConfig,
     # tNFW subhalos: only their kernel is compiled, for any row count (compiling the renderer would unroll the halo loop)
     tnfw = compile and config.subhalos.profile == "tnfw"
     render, noise = (_compiled(render_image), _compiled(add_noise)) if compile and not tnfw else (render_image, add_noise)
-    halos = (_compiled_any_batch(tnfw_slots_deflection), TNFW_BLOCK) if tnfw else EAGER_HALOS
+    halos = (_compiled_any_batch(tnfw_slots_deflection), TNFW_BLOCK) if tnfw else _EAGER_HALOS
     images = torch.empty((len(labels),) + config.image_shape, dtype=dtype, device=device)
     for i, name in enumerate(config.classes):
         rows = torch.nonzero(labels == i).squeeze(1)
