@@ -31,6 +31,7 @@ import h5py
 import numpy as np
 import torch
 
+from deeplense.cli import FullNameParser
 from deeplense.core import hardware
 from deeplense.formats import read_history
 from deeplense.metrics import bootstrap, weighted_macro_auc
@@ -88,7 +89,7 @@ def macro_auc_interval(labels: np.ndarray, probs: np.ndarray, n_boot: int) -> tu
 
 
 def main(argv: list | None = None) -> list:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = FullNameParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scale", choices=SCALES, default="cpu")
     p.add_argument("--dataset", default="model_ii", help="a preset with the three substructure classes")
     p.add_argument("--sizes", type=int, nargs="+", help="training images (default: the scale's)")

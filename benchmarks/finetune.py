@@ -23,7 +23,6 @@ probabilities per run); each invocation writes the table from every finished run
 """
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import dataclass, field, replace
@@ -34,6 +33,7 @@ import h5py
 import numpy as np
 import torch
 
+from deeplense.cli import FullNameParser
 from deeplense.core import get_device, hardware
 from deeplense.metrics import bootstrap, weighted_macro_auc
 from deeplense.models import count_parameters
@@ -221,7 +221,7 @@ def write_table(rows: list, out: Path, scale: str, env: dict, note: str | None):
 
 
 def main(argv: list | None = None) -> list:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = FullNameParser(description=__doc__.splitlines()[0])
     p.add_argument("--scale", choices=SCALES, required=True)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (pre-training, fine-tuning and scratch)")
     p.add_argument("--finetune-lr", type=float, default=None, help="peak learning rate of fine-tuning (default: the base 2e-3)")

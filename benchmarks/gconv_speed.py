@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from deeplense.cli import FullNameParser
 from deeplense.core import hardware
 from deeplense.models import MODEL_NAMES, build_model, count_parameters, export_model
 
@@ -53,7 +54,7 @@ def median_rates(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, steps
 
 
 def main(argv: list | None = None) -> list:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = FullNameParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", type=model_spec, default=[model_spec(m) for m in DEFAULT_MODELS],
                    metavar="NAME[=JSON]", help="networks and their build_model arguments (default: %(default)s)")
     p.add_argument("--size", type=int, default=64, help="image side [pixels]")

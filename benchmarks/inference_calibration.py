@@ -21,7 +21,6 @@ JSON files present. Imports only deeplense, the standard library, numpy and torc
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -34,6 +33,7 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
+from deeplense.cli import FullNameParser
 from deeplense.core import make_generator
 from deeplense.inference import (bayes_factor_reliability, binomial_standard_error, fraction_log_likelihood, grid_posterior, grid_rank, calibrated_probabilities,
                                  class_log_likelihoods, expected_coverage, fit_levels, fit_temperature, fit_widening,
@@ -331,7 +331,7 @@ def write_report(out: Path, scale: str) -> Path:
 
 
 def main(argv: list | None = None) -> dict | Path:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = FullNameParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--scale", choices=list(SCALES), default="test")
     p.add_argument("--part", choices=list(PARTS))
     p.add_argument("--report", action="store_true", help="write inference_SCALE.md from the parts' JSON files")

@@ -27,6 +27,7 @@ import h5py
 import numpy as np
 import torch
 
+from deeplense.cli import FullNameParser
 from deeplense.core import hardware
 from deeplense.formats import read_history, read_info
 from deeplense.datasets import LensDataset
@@ -69,7 +70,7 @@ def metrics_row(labels: np.ndarray, probs: np.ndarray, pixels: np.ndarray | None
 
 
 def main(argv: list | None = None) -> list:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = FullNameParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="lens_finding", help="lens_finding, lens_finding_space or lens_finding_survey")
     p.add_argument("--scale", choices=SCALES, default="full")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")

@@ -21,6 +21,7 @@ import random
 
 import torch
 
+from deeplense.cli import FullNameParser
 from deeplense.simconfig import CHALLENGE_CATALOGUE, preset
 from deeplense.simulate import lens_visibility_percentiles
 
@@ -67,7 +68,7 @@ def search(name: str, n_iter: int, seed: int, n: int, magnitudes_only: bool = Fa
 
 
 def main(argv: list | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = FullNameParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=sorted(CHALLENGE_CATALOGUE), help="one preset (default: both)")
     p.add_argument("--n", type=int, default=4096, help="simulated lenses per preset (per trial: half of it)")
     p.add_argument("--search", type=int, default=0, metavar="TRIALS", help="fit the preset's ranges by a random search")

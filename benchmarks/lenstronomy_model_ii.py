@@ -40,7 +40,6 @@ The committed tables (benchmarks/results/lenstronomy_model_ii/, see its README.m
 """
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import time
@@ -50,6 +49,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
+
+from deeplense.cli import FullNameParser
 
 from benchmarks.common import RESULTS, command_line, load, write_csv
 PRESET = "model_ii"
@@ -428,7 +429,7 @@ def results_markdown(rows: list, commands: list, note: str, variants: list) -> s
 
 
 def main(argv: list | None = None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = FullNameParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", nargs="+", default=["compare", "make", "fit", "test"], choices=["compare", "make", "fit", "test"])
     p.add_argument("--n-lenstronomy", type=int, default=1500, help="lenstronomy test images (default 1500)")
     p.add_argument("--vortex-points", type=int, default=800, help="point masses emulating the vortex (default 800)")

@@ -30,7 +30,6 @@ machine disturb much less. Finished runs are cached in `--work` (row.json and th
 """
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import dataclass, field, replace
@@ -41,6 +40,7 @@ import h5py
 import numpy as np
 import torch
 
+from deeplense.cli import FullNameParser
 from deeplense.core import DEFAULT_FRACTIONS, get_device, hardware, make_generator
 from deeplense.formats import read_history, read_info
 from deeplense.inference import expected_coverage, posterior_from_regressor, posterior_ranks
@@ -336,7 +336,7 @@ def finished_rows(work: Path, scale: str) -> list:
 
 
 def main(argv: list | None = None) -> list:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = FullNameParser(description=__doc__.splitlines()[0])
     p.add_argument("--scale", choices=SCALES, required=True)
     p.add_argument("--datasets", nargs="+", default=list(DEEPLENSE_MAE), choices=DATASETS,
                    help="data sets (default: the three presets; NAME_deeplensesim: as DeepLenseSim made them)")

@@ -38,6 +38,7 @@ import h5py
 import numpy as np
 import torch
 
+from deeplense.cli import FullNameParser
 from deeplense.core import DEFAULT_FRACTIONS, get_device, hardware
 from deeplense.formats import read_history, read_info
 from deeplense.evaluate import evaluate
@@ -240,7 +241,7 @@ def _kwargs_arg(text: str) -> tuple:
 
 
 def main(argv: list | None = None) -> list:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = FullNameParser(description=__doc__.splitlines()[0])
     p.add_argument("--scale", choices=SCALES, required=True)
     p.add_argument("--models", nargs="+", default=list(MODEL_NAMES), choices=MODEL_NAMES)
     p.add_argument("--datasets", nargs="+", default=OWN_DATASETS, choices=DATASETS)

@@ -35,7 +35,6 @@ the cores may be shared.
 """
 from __future__ import annotations
 
-import argparse
 import math
 import statistics
 import multiprocessing
@@ -46,6 +45,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from deeplense.cli import FullNameParser
 
 CASES = {"model_i, supersampling 1": ("model_i", 1, 64), "model_i, supersampling 4": ("model_i", 4, 8),
          "model_ii": ("model_ii", 1, 64), "lens_finding": ("lens_finding", 1, 64),
@@ -284,7 +285,7 @@ def write_results(rows: list, out: Path, threads: int, seconds: float, argv: lis
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = FullNameParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter timing windows, no eager deeplense run")
     parser.add_argument("--seconds", type=float, help="timing window per measurement (default 10, quick 3)")
     parser.add_argument("--threads", type=int, default=1,

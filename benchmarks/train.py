@@ -14,13 +14,13 @@ average is printed beside every line.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
 import torch
 import torch.nn.functional as F
 
+from deeplense.cli import FullNameParser
 from deeplense.core import get_device
 from deeplense.models import MODEL_NAMES, build_model, deeplense_reference_equivariant, export_model
 
@@ -48,7 +48,7 @@ def images_per_second(model: torch.nn.Module, images: torch.Tensor, labels: torc
 
 
 def main(argv: list[str] | None = None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = FullNameParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=list(MODEL_NAMES), choices=MODEL_NAMES)
     p.add_argument("--size", type=int, default=64, help="image side [pixels]")
     p.add_argument("--batch", type=int, default=32)

@@ -9,12 +9,12 @@ which it never saw) go to transfer_{scale}.csv and .md in `--out`, beside `resul
 """
 from __future__ import annotations
 
-import argparse
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
+from deeplense.cli import FullNameParser
 from deeplense.core import hardware
 from deeplense.formats import read_info
 from deeplense.evaluate import evaluate
@@ -35,7 +35,7 @@ def data_file(work: Path, dataset: str, scale: str) -> Path:
 
 
 def main(argv: list | None = None) -> list:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = FullNameParser(description=__doc__.splitlines()[0])
     p.add_argument("--scale", choices=SCALES, required=True)
     p.add_argument("--datasets", nargs="+", required=True, help="data sets whose networks and test rows to cross")
     p.add_argument("--work", type=Path, default=Path("results_work"), help="results.py's work folder")
