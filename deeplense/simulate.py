@@ -795,8 +795,9 @@ def _use_compile(config: SimulationConfig, # the job's configuration
         if compile: warnings.warn("torch.compile of a survey's galaxies recompiles as their numbers change from batch to batch "
                                   "and ran slower than eager rendering: --no-compile renders them eagerly")
         return bool(compile)
-    if compile is None and config.subhalos.profile == "tnfw": return not cannot and n * (config.n_pix * config.supersampling) ** 2 >= TNFW_COMPILE_FROM
-    if compile is None: return not cannot and n >= COMPILE_FROM
+    if compile is None:
+        tnfw = config.subhalos.profile == "tnfw"
+        return not cannot and (n * (config.n_pix * config.supersampling) ** 2 >= TNFW_COMPILE_FROM if tnfw else n >= COMPILE_FROM)
     return bool(compile)
 
 # %% ../nbs/02_simulate.ipynb #8701f67b
