@@ -612,9 +612,9 @@ def render_images(config: SimulationConfig,
         raise ValueError(f"labels must be in [0, {len(config.classes)}), got {labels.unique().tolist()}")
     psf = _psf_stack(config, dtype, device)
     # tNFW subhalos: only their kernel is compiled, for any row count (compiling the renderer would unroll the halo loop)
-    tnfw = compile and config.subhalos.profile == "tnfw"
-    render, noise = (_compiled(render_image), _compiled(add_noise)) if compile and not tnfw else (render_image, add_noise)
-    halos = (_compiled_any_batch(tnfw_slots_deflection), TNFW_BLOCK) if tnfw else _EAGER_HALOS
+    kernel_only = compile and config.subhalos.profile == "tnfw"
+    render, noise = (_compiled(render_image), _compiled(add_noise)) if compile and not kernel_only else (render_image, add_noise)
+    halos = (_compiled_any_batch(tnfw_slots_deflection), TNFW_BLOCK) if kernel_only else _EAGER_HALOS
     images = torch.empty((len(labels),) + config.image_shape, dtype=dtype, device=device)
     for i, name in enumerate(config.classes):
         rows = torch.nonzero(labels == i).squeeze(1)
