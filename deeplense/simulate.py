@@ -788,16 +788,19 @@ def _use_compile(config: SimulationConfig, # the job's configuration
                  n: int, # and its number of images
                  compile: bool | None, # the caller's choice; None: decide
                  cannot: str | None, # why torch.compile cannot run here (`_cannot_compile`), or None
+                 device: torch.device = torch.device("cpu"), # where the job renders
                 ) -> bool:
-    """Whether to render with torch.compile: the caller's choice, else (with a compiler and no survey) from `COMPILE_FROM`
-    images with point-mass subhalos, from `TNFW_COMPILE_FROM` rays with tNFW subhalos (their kernel alone is compiled)."""
+    """Whether to render with torch.compile: the caller's choice, else (on the CPU, with a compiler and no survey) from
+    `COMPILE_FROM` images with point-mass subhalos, from `TNFW_COMPILE_FROM` rays with tNFW subhalos (their kernel alone
+    is compiled). Both thresholds were measured on the CPU; on a GPU rendering stays eager unless asked."""
     if config.survey is not None:
         if compile: warnings.warn("torch.compile of a survey's galaxies recompiles as their numbers change from batch to batch "
                                   "and ran slower than eager rendering: --no-compile renders them eagerly")
         return bool(compile)
     if compile is None:
         tnfw = config.subhalos.profile == "tnfw"
-        return not cannot and (n * (config.n_pix * config.supersampling) ** 2 >= TNFW_COMPILE_FROM if tnfw else n >= COMPILE_FROM)
+        return (not cannot and device.type == "cpu"
+                and (n * (config.n_pix * config.supersampling) ** 2 >= TNFW_COMPILE_FROM if tnfw else n >= COMPILE_FROM))
     return bool(compile)
 
 # %% ../nbs/02_simulate.ipynb #8701f67b
@@ -824,7 +827,7 @@ def simulate_to_h5(config: SimulationConfig,
                    overwrite: bool = False, # replace an existing file
                    device: str | torch.device | None = None, # where to compute; None: `get_device()`
                    progress: bool = True, # show progress bars
-                   compile: bool | None = None, # render with `torch.compile`; None: with a compiler and no survey, from COMPILE_FROM images (point masses) or TNFW_COMPILE_FROM rays (tNFW)
+                   compile: bool | None = None, # render with `torch.compile`; None: on the CPU with a compiler and no survey, from COMPILE_FROM images (point masses) or TNFW_COMPILE_FROM rays (tNFW)
                    compression: str | None = None, # HDF5 filter of the pixels: None (fastest), "lzf" or "gzip" (smallest, slowest)
                    rank: int = 0, # this process's rank under torchrun
                    world_size: int = 1, # number of torchrun processes
@@ -846,7 +849,7 @@ def simulate_to_h5(config: SimulationConfig,
     cannot = _cannot_compile(device)
     if compile and cannot: raise ImportError(f"{cannot}; or simulate without it: compile=False (--no-compile)")
     job = SimulationJob(config, int(n), path, seed, int(batch_size), max(workers, world_size), overwrite, str(device), progress,
-                        _use_compile(config, n, compile, cannot),
+                        _use_compile(config, n, compile, cannot, device),
                         max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None, compression)
     with output_lock(path) if rank == 0 else contextlib.nullcontext(): return _run_job(job, rank, world_size, workers)
 
@@ -924,8 +927,9 @@ def add_cli(subparsers):
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                   help=f"render with torch.compile (default, with a C++ compiler and no survey: from {COMPILE_FROM:,} images with "
-                        f"point-mass subhalos, from {TNFW_COMPILE_FROM / 1e6:.0f} million rays, images x pixels, with tNFW ones)")
+                   help=f"render with torch.compile (default on the CPU, with a C++ compiler and no survey: from {COMPILE_FROM:,} images "
+                        f"with point-mass subhalos, from {TNFW_COMPILE_FROM / 1e6:.0f} million rays, images x pixels, with tNFW "
+                        f"ones; on a GPU only when asked)")
     p.add_argument("--compression", choices=("none", "lzf", "gzip"), default="none",
                    help="HDF5 filter of the pixels (default none: simulated noise hardly compresses; gzip is 14%% smaller and slow)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
