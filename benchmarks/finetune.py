@@ -12,7 +12,7 @@ Both are tested on 1,500 other `model_iii` images (data seed 2) used for nothing
 intervals (2,000 resamples of the test images; the difference resamples the same images for both networks, so the
 pair is compared on equal terms), and the mean over the seeds. Fine-tuning and scratch runs of a seed share the seed
 (initial weights of the new layers, split, shuffling, augmentation). The issue's bar: fine-tuned macro AUC at least
-0.03 above scratch. Fine-tuning settings other than the default (`--finetune-lr`, `--freeze-backbone`) are compared on
+0.03 above scratch. Fine-tuning settings other than the default (`--finetune-lr`, `--freeze-backbone`, `--pretrain-augment`) are compared on
 the 60 validation images (`val AUC`), never on the test file. Runs are cached in `--work` (row.json and the test
 probabilities per run); each invocation writes the table from every finished run of its scale.
 
@@ -20,6 +20,7 @@ probabilities per run); each invocation writes the table from every finished run
     python -m benchmarks.finetune --scale cpu --threads 1 --seeds 0 1 2          # about 15 CPU-minutes
     python -m benchmarks.finetune --scale cpu --threads 1 --seeds 0 1 2 --finetune-lr 3e-4
     python -m benchmarks.finetune --scale cpu --threads 1 --seeds 0 1 2 --freeze-backbone --finetune-lr 1e-2
+    python -m benchmarks.finetune --scale cpu --threads 1 --seeds 0 1 2 --pretrain-augment '{"dihedral": true, "zoom": 1.3}'
 """
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ from benchmarks.common import RESULTS, command_line, cpu_clock, hardware_sentenc
 
 MODEL = "resnet18"
 BAR = 0.03 # the issue's bar: fine-tuned macro AUC at least this much above scratch
+BASE_AUGMENT = {"dihedral": True} # of all three trainings unless --pretrain-augment changes pre-training's
 PRE_FRACTIONS, FEW_FRACTIONS = (0.9, 0.1, 0.0), (0.8, 0.2, 0.0) # train, validation, test
 
 
@@ -79,7 +81,7 @@ def data_files(scale: str, work: Path, device: torch.device) -> dict:
 def base_config(s: Scale, seed: int, device: torch.device) -> TrainConfig:
     "The configuration of all three trainings (one-cycle AdamW, peak 2e-3, dihedral augmentation, standardised images)."
     return TrainConfig(epochs=s.epochs, batch_size=s.batch_size, lr=2e-3, preprocess={"name": "standardize"},
-                       augment={"dihedral": True}, seed=seed, device=str(device), progress=False)
+                       augment=BASE_AUGMENT, seed=seed, device=str(device), progress=False)
 
 
 def train(run: Path, data: Path, config: TrainConfig, model_kwargs: dict | None, fractions: tuple) -> dict:
@@ -118,33 +120,44 @@ def auc_interval(labels: np.ndarray, # (N,) test labels
     return bootstrap(statistic, labels, *probs, n_boot=n, seed=seed, weighted=True)[:3]
 
 
-def variant_name(lr: float | None, frozen: bool) -> str:
-    "The fine-tuning settings in a run name, e.g. lr0.0003-frozen; `default`: the base configuration's."
-    return "-".join(([f"lr{lr:g}"] if lr is not None else []) + (["frozen"] if frozen else [])) or "default"
+def pretrain_name(augment: dict | None) -> str:
+    "The pre-training run's folder: `pretrain` with the base augmentation, else e.g. `pretrain-zoom1.3`."
+    base = BASE_AUGMENT if augment is None else augment
+    changed = [f"{k}{v if not isinstance(v, bool) else str(v).lower()}" for k, v in sorted(base.items()) if BASE_AUGMENT.get(k) != v]
+    changed += [f"no{k}" for k in sorted(BASE_AUGMENT) if k not in base]
+    return "-".join(["pretrain"] + changed)
 
 
-def run_seed(scale: str, seed: int, lr: float | None, frozen: bool, work: Path, device: torch.device, command: str) -> dict:
-    "Pre-train, fine-tune and train from scratch with `seed`; returns the table's row (cached as row.json)."
-    s, variant = SCALES[scale], variant_name(lr, frozen)
+def variant_name(lr: float | None, frozen: bool, pre_augment: dict | None = None) -> str:
+    "The fine-tuning settings in a run name, e.g. lr0.0003-frozen or pre-zoom1.3; `default`: the base configuration's."
+    pre = pretrain_name(pre_augment).removeprefix("pretrain")
+    return "-".join(([f"lr{lr:g}"] if lr is not None else []) + (["frozen"] if frozen else []) + ([f"pre{pre}"] if pre else [])) or "default"
+
+
+def run_seed(scale: str, seed: int, lr: float | None, frozen: bool, work: Path, device: torch.device, command: str,
+             pre_augment: dict | None = None) -> dict:
+    "Pre-train (with `pre_augment`, default the base's), fine-tune and train from scratch with `seed`; the table's row (cached)."
+    s, variant, pre_name = SCALES[scale], variant_name(lr, frozen, pre_augment), pretrain_name(pre_augment)
     runs = work / "runs" / scale / f"seed{seed}"
     row_path = runs / f"row-{variant}.json"
     if row_path.exists(): return json.loads(row_path.read_text())
     files, config = data_files(scale, work, device), base_config(s, seed, device)
-    pre = train(runs / "pretrain", files["pre"], config, s.model_kwargs, PRE_FRACTIONS)
+    pre = train(runs / pre_name, files["pre"], replace(config, augment=pre_augment or BASE_AUGMENT), s.model_kwargs, PRE_FRACTIONS)
     scratch = train(runs / "scratch", files["few"], config, s.model_kwargs, FEW_FRACTIONS)
-    tuned_config = replace(config, init=str(runs / "pretrain" / "best.pt"), freeze_backbone=frozen, lr=lr or config.lr)
+    tuned_config = replace(config, init=str(runs / pre_name / "best.pt"), freeze_backbone=frozen, lr=lr or config.lr)
     tuned = train(runs / f"finetune-{variant}", files["few"], tuned_config, None, FEW_FRACTIONS)
     labels = test_labels(files["test"])
     probs = {}
-    for name in ("pretrain", "scratch", f"finetune-{variant}"):
+    for name in (pre_name, "scratch", f"finetune-{variant}"):
         cache = runs / name / "test_probs.npy"
         if not cache.exists(): np.save(cache, test_probs(runs / name / "best.pt", files["test"], device))
         probs[name] = np.load(cache)
     model, meta = load_checkpoint(runs / f"finetune-{variant}" / "best.pt", "cpu")
     auc = lambda name: auc_interval(labels, [probs[name]], [1.0], s.n_boot)
-    (sc, sc_lo, sc_hi), (ft, ft_lo, ft_hi), (zs, zs_lo, zs_hi) = auc("scratch"), auc(f"finetune-{variant}"), auc("pretrain")
+    (sc, sc_lo, sc_hi), (ft, ft_lo, ft_hi), (zs, zs_lo, zs_hi) = auc("scratch"), auc(f"finetune-{variant}"), auc(pre_name)
     diff, diff_lo, diff_hi = auc_interval(labels, [probs[f"finetune-{variant}"], probs["scratch"]], [1.0, -1.0], s.n_boot)
-    row = dict(scale=scale, seed=seed, variant=variant, finetune_lr=tuned_config.lr, frozen=frozen, params=count_parameters(model),
+    row = dict(scale=scale, seed=seed, variant=variant, finetune_lr=tuned_config.lr, frozen=frozen, pretrain_run=pre_name,
+               pretrain_augment=json.dumps(pre_augment or BASE_AUGMENT), params=count_parameters(model),
                trainable=count_parameters(model) if not frozen else sum(p.numel() for n, p in model.named_parameters()
                                                                          if n.startswith(meta["init"]["head"] + ".")),
                head=meta["init"]["head_note"], pre_val_auc=pre["val_auc"], scratch_val_auc=scratch["val_auc"],
@@ -170,7 +183,7 @@ def mean_rows(rows: list, scale: str, work: Path) -> list:
         avg = lambda names, weights: auc_interval(labels, [p for n in names for p in probs(n)],
                                                 [w / k for w in weights for _ in range(k)], s.n_boot)
         (sc, sc_lo, sc_hi), (ft, ft_lo, ft_hi) = avg(["scratch"], [1.0]), avg([f"finetune-{variant}"], [1.0])
-        zs, zs_lo, zs_hi = avg(["pretrain"], [1.0])
+        zs, zs_lo, zs_hi = avg([mine[0].get("pretrain_run", "pretrain")], [1.0])
         diff, diff_lo, diff_hi = avg([f"finetune-{variant}", "scratch"], [1.0, -1.0])
         mean = lambda key: float(np.mean([r[key] for r in mine]))
         out.append(mine[0] | dict(seed="mean of " + ", ".join(str(r["seed"]) for r in mine), pre_val_auc=mean("pre_val_auc"),
@@ -183,7 +196,8 @@ def mean_rows(rows: list, scale: str, work: Path) -> list:
     return out
 
 
-COLUMNS = {"variant": ("fine-tuning", "{}"), "finetune_lr": ("fine-tuning lr", "{:g}"), "trainable": ("trained parameters", "{:,}"),
+COLUMNS = {"variant": ("fine-tuning", "{}"), "pretrain_augment": ("pre-training augmentation", "{}"),
+           "finetune_lr": ("fine-tuning lr", "{:g}"), "trainable": ("trained parameters", "{:,}"),
            "seed": ("seed", "{}"), "pre_val_auc": ("pre-training val AUC (model_ii)", "{:.4f}"),
            "scratch_val_auc": ("scratch val AUC", "{:.4f}"), "finetune_val_auc": ("fine-tuned val AUC", "{:.4f}"),
            "pretrained_auc": ("pre-trained only, test", "{:.4f}"), "scratch_auc": ("scratch, test", "{:.4f}"),
@@ -198,12 +212,12 @@ def write_table(rows: list, out: Path, scale: str, env: dict, note: str | None):
     "finetune_{scale}.csv and .md in `out`: one row per seed and variant, then the means over the seeds."
     s = SCALES[scale]
     interval = lambda r, key: f"[{r[key + '_lo']:.4f}, {r[key + '_hi']:.4f}]"
-    rows = [r | dict(scratch_ci=interval(r, "scratch"), finetune_ci=interval(r, "finetune"),
+    rows = [dict(pretrain_augment=json.dumps(BASE_AUGMENT)) | r | dict(scratch_ci=interval(r, "scratch"), finetune_ci=interval(r, "finetune"),
                      diff_ci=f"[{r['diff_lo']:+.4f}, {r['diff_hi']:+.4f}]", bar="met" if r["diff"] >= BAR else "not met")
             for r in rows]
     method = (hardware_sentence(env) + f" ResNet-18 {s.model_kwargs} ({rows[0]['params']:,} parameters), "
               f"{s.epochs} epochs for each training, batch {s.batch_size}, one-cycle AdamW (peak learning rate 2e-3 unless "
-              f"the row says otherwise), random dihedral augmentation, standardised images; each run's best epoch on its "
+              f"the row says otherwise), random dihedral augmentation (pre-training: as its column says), standardised images; each run's best epoch on its "
               f"validation images. Pre-training: {s.n_pre:,} `model_ii` images (90% to train on; data seed 0). Fine-tuning "
               f"(`init` = the pre-trained best.pt: every weight, the output layer too since the three classes are the "
               f"same; a new optimizer and schedule) and scratch: {s.n_few} `model_iii` images (data seed 1; 80% to train "
@@ -226,6 +240,8 @@ def main(argv: list | None = None) -> list:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (pre-training, fine-tuning and scratch)")
     p.add_argument("--finetune-lr", type=float, default=None, help="peak learning rate of fine-tuning (default: the base 2e-3)")
     p.add_argument("--freeze-backbone", action="store_true", help="fine-tune the output layer alone")
+    p.add_argument("--pretrain-augment", type=json.loads, default=None, metavar="JSON",
+                   help=f"pre-training's augmentation, e.g. '{{\"dihedral\": true, \"zoom\": 1.3}}' (default {json.dumps(BASE_AUGMENT)})")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--device", default=None, help="cpu, cuda, mps, ...; default: CUDA, then MPS, then CPU")
     p.add_argument("--work", type=Path, default=Path("finetune_work"), help="simulated data and runs (reused)")
@@ -238,7 +254,7 @@ def main(argv: list | None = None) -> list:
     print(f"{a.scale} scale, {torch.get_num_threads()} threads, {device}; load {load()}", flush=True)
     rows = []
     for seed in a.seeds:
-        row = run_seed(a.scale, seed, a.finetune_lr, a.freeze_backbone, a.work, device, command)
+        row = run_seed(a.scale, seed, a.finetune_lr, a.freeze_backbone, a.work, device, command, a.pretrain_augment)
         rows.append(row)
         print(f"seed {seed} {row['variant']:<14} scratch {row['scratch_auc']:.4f}  fine-tuned {row['finetune_auc']:.4f}  "
               f"difference {row['diff']:+.4f} [{row['diff_lo']:+.4f}, {row['diff_hi']:+.4f}]  (val {row['scratch_val_auc']:.3f} "

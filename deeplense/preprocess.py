@@ -212,8 +212,10 @@ def affine_transform(images: Tensor, # (B, C, H, W) or (C, H, W)
                      shift_y: float | Tensor = 0.0, # shift along the rows (down) after rotating [pixels]; or (B,)
                      mode: str = "bilinear", # interpolation: "bilinear" or "nearest"
                      padding_mode: str = "zeros", # what enters from outside: "zeros", "border" or "reflection"
+                     zoom: float | Tensor = 1.0, # magnification about the centre, before the shift (2: twice as large); or (B,)
                     ) -> Tensor:
-    "Rotate each image by `angle` about its centre and shift it by (`shift_x`, `shift_y`) pixels, in one resampling."
+    """Rotate each image by `angle` and magnify it by `zoom` about its centre, then shift it by (`shift_x`, `shift_y`)
+    pixels, in one resampling. Pixel values are interpolated, not rescaled: a zoom keeps the surface brightness."""
     check_images(images)
     if mode not in ("bilinear", "nearest"): raise ValueError(f"mode must be 'bilinear' or 'nearest', got {mode!r}")
     _check_padding(padding_mode)
@@ -221,8 +223,10 @@ def affine_transform(images: Tensor, # (B, C, H, W) or (C, H, W)
     b, _, h, w = x.shape
     theta = torch.deg2rad(_per_image(angle, b, x, "angle"))
     sx, sy = _per_image(shift_x, b, x, "shift_x"), _per_image(shift_y, b, x, "shift_y")
-    cos, sin = torch.cos(theta), torch.sin(theta)
-    # (u_in, v_in) = R (u - s_x, v - s_y) in pixels, rewritten in grid_sample's normalised coordinates x = 2u / W, y = 2v / H
+    scale = _per_image(zoom, b, x, "zoom")
+    if scale.device.type != "meta" and not (scale > 0).all(): raise ValueError(f"zoom must be > 0, got {zoom}")
+    cos, sin = torch.cos(theta) / scale, torch.sin(theta) / scale
+    # (u_in, v_in) = R (u - s_x, v - s_y) / zoom in pixels, in grid_sample's normalised coordinates x = 2u / W, y = 2v / H
     matrix = torch.stack([torch.stack([cos, -sin * h / w, -2 * (cos * sx - sin * sy) / w], -1),
                           torch.stack([sin * w / h, cos, -2 * (sin * sx + cos * sy) / h], -1)], -2)
     grid = F.affine_grid(matrix, list(x.shape), align_corners=False)
@@ -269,22 +273,26 @@ def augment(images: Tensor, # (B, C, H, W) or (C, H, W)
             shift: float = 0, # maximum shift along each axis [pixels]
             subpixel: bool = False, # shifts by any fraction of a pixel (bilinear), or whole pixels only (exact)
             padding_mode: str = "zeros", # what enters from outside: "zeros", "border" or "reflection"
+            zoom: float = 1, # maximum magnification: factors log-uniform in [1 / zoom, zoom] (another pixel scale); 1: none
            ) -> Tensor:
-    "Random symmetries, rotations and shifts, drawn per image: the augmentation `make_augment` builds from a spec."
+    "Random symmetries, rotations, zooms and shifts, drawn per image: the augmentation `make_augment` builds from a spec."
     check_images(images)
     if not isinstance(dihedral, bool): raise ValueError(f"dihedral must be True or False, got {dihedral!r}")
     if not isinstance(subpixel, bool): raise ValueError(f"subpixel must be True or False, got {subpixel!r}")
     if isinstance(shift, bool) or not isinstance(shift, (int, float)): raise ValueError(f"shift must be a number of pixels, got {shift!r}")
     if not isinstance(rotation, (bool, int, float)): raise ValueError(f"rotation must be True, False or an angle [deg], got {rotation!r}")
+    if isinstance(zoom, bool) or not isinstance(zoom, (int, float)) or not 1 <= zoom <= 4:
+        raise ValueError(f"zoom must be a maximum magnification in [1, 4] (1: none), got {zoom!r}")
     _check_padding(padding_mode)
     max_angle = 180.0 if rotation is True else float(rotation)
     if dihedral: images = random_dihedral(images, generator)
-    if max_angle == 0 and shift == 0: return images
+    if max_angle == 0 and shift == 0 and zoom == 1: return images
     n = images.shape[0] if images.dim() == 4 else 1
     angles = _draw_angles(n, generator, max_angle)
     sx, sy = _draw_shifts(n, generator, shift, subpixel)
-    mode = "bilinear" if max_angle > 0 or subpixel else "nearest"
-    return affine_transform(images, angles, sx, sy, mode=mode, padding_mode=padding_mode)
+    factors = torch.exp(_uniform(n, generator, -math.log(zoom), math.log(zoom))) if zoom > 1 else 1.0 # drawn last: older specs draw as before
+    mode = "bilinear" if max_angle > 0 or subpixel or zoom > 1 else "nearest"
+    return affine_transform(images, angles, sx, sy, mode=mode, padding_mode=padding_mode, zoom=factors)
 
 # %% ../nbs/05_preprocess.ipynb #d1f2efe2
 def _check_bin_factor(factor) -> int:
