@@ -57,12 +57,13 @@ def simulated_file(config, # a deeplense.simconfig.SimulationConfig
                    name: str, # what the file holds, e.g. "model_ii-cpu"
                    seed: int, # the simulation's seed
                    device: torch.device | str = "cpu",
+                   progress: bool = True, # show the simulation's progress bar
                   ) -> Path:
     "`n` images of `config` simulated once into the work folder and reused (a stopped simulation resumes)."
     path = Path(work) / "data" / f"{name}-n{n}-seed{seed}.h5"
     if is_simulated(path, config, seed): return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    return simulate_to_h5(config, n, path, seed=seed, device=device, progress=True)
+    return simulate_to_h5(config, n, path, seed=seed, device=device, progress=progress)
 
 
 def is_simulated(path: Path, # a cached simulation, which may not exist yet

@@ -118,7 +118,8 @@ def main(argv: list | None = None) -> list:
         seconds = sum(read_history(run / "history.csv")["time"]) # the epochs' own times: a finished run re-scored keeps them
         tests = [("simulated", files["test"])] + ([("challenge", args.challenge)] if args.challenge else [])
         for name, path in tests:
-            row = dict(preset=args.preset + variant, network=args.network, scale=args.scale, seed=seed, lr=args.lr, epochs=s["epochs"], n_train=s["n_train"], test=name, test_file=str(path), n_test=read_info(path).n,
+            row = dict(preset=args.preset + variant, network=args.network, scale=args.scale, seed=seed, lr=args.lr, epochs=s["epochs"], n_train=s["n_train"],
+                       preprocess=json.dumps(spec), test=name, test_file=str(path), n_test=read_info(path).n,
                        train_seconds=round(seconds), **metrics_row(*scores_on(run / "best.pt", path)))
             rows.append(row)
             print(f"seed {seed} on {name}: AUC {row['auc']:.4f} [{row['auc_low']:.4f}, {row['auc_high']:.4f}], "
@@ -135,7 +136,9 @@ def write_table(rows: list, stem: Path, command: str):
     write_csv(rows, stem.with_suffix(".csv"))
     env = hardware(torch.device("cpu"))
     network = {"resnet18-w11": "ResNet-18 width 11", "resnet18": "ResNet-18"}.get(rows[0]["network"], rows[0]["network"])
-    lines = [f"# Lens finding: {network}, {rows[0]['epochs']} epochs on {rows[0]['n_train']:,} stamps, CMU DeepLens preprocessing, dihedral augmentation\n",
+    spec = json.loads(rows[0].get("preprocess", '{"name": "cmu_deeplens"}'))
+    preprocessing = "CMU DeepLens preprocessing" if spec == {"name": "cmu_deeplens"} else f"preprocessing `{json.dumps(spec)}`"
+    lines = [f"# Lens finding: {network}, {rows[0]['epochs']} epochs on {rows[0]['n_train']:,} stamps, {preprocessing}, dihedral augmentation\n",
              f"{datetime.now(timezone.utc):%Y-%m-%d}, {json.dumps(env)}; command: `{command}`\n",
              "| preset | seed | test | stamps | AUC [95%] | TPR0 [95%] | TPR10 [95%] | AUC by lensed pixels (none, 1-42, 43-115, 116-241, 242+) | "
              f"AUC against each kind of non-lens ({', '.join(NON_LENS_KINDS)}) | train [s] |",

@@ -19,9 +19,9 @@ from .core import unknown_name_error
 
 # %% auto #0
 __all__ = ['MASK_VALUE', 'DIHEDRAL_NAMES', 'PADDING_MODES', 'PREPROCESSORS', 'check_images', 'masked_pixels', 'zero_masked',
-           'cmu_deeplens_preprocess', 'minmax_normalize', 'standardize', 'asinh_stretch', 'dihedral_compose',
-           'dihedral_inverse', 'dihedral_transform', 'random_dihedral', 'affine_transform', 'random_rotation',
-           'random_shift', 'augment', 'bin_pixels', 'make_preprocess', 'make_augment']
+           'cmu_deeplens_preprocess', 'minmax_normalize', 'standardize', 'noise_sigma', 'asinh_stretch',
+           'dihedral_compose', 'dihedral_inverse', 'dihedral_transform', 'random_dihedral', 'affine_transform',
+           'random_rotation', 'random_shift', 'augment', 'bin_pixels', 'make_preprocess', 'make_augment']
 
 # %% ../nbs/05_preprocess.ipynb #aa62c96d
 def check_images(images: Tensor, # (B, C, H, W) batch or (C, H, W) image
@@ -114,11 +114,32 @@ def standardize(images: Tensor, # (B, C, H, W) or (C, H, W)
     "Shift and scale each image (or band) to mean 0 and standard deviation 1: (x - mean) / std, over its unmasked pixels."
     return _rescale_per_image(images, per_band, mask_value, _mean_std)
 
+def noise_sigma(images: Tensor, # (B, C, H, W) or (C, H, W)
+                mask_value: float | None = MASK_VALUE, # the value of masked pixels, left out; None: none
+               ) -> Tensor: # (B, C, 1, 1) or (C, 1, 1): 1 where it cannot be estimated (fewer than 2 pixels, or no spread)
+    """Each image's background noise, band by band: 1.4826 x the median absolute deviation of its unmasked pixels (the
+    standard deviation for Gaussian noise; objects covering a minority of the pixels barely move it). Images of 64 x 64
+    pixels or more are sampled on every other row and column: a quarter of the pixels, 2% precision, a fifth of the time."""
+    if images.shape[-2] * images.shape[-1] >= 64 * 64: images = images[..., ::2, ::2]
+    masked = masked_pixels(images, mask_value).flatten(-2)
+    # masked pixels become +inf and -inf in turn, as many of each (to one): the median is then the unmasked pixels' (to
+    # half a rank), and torch.median's selection costs a tenth of a sort
+    fill = torch.where(masked.cumsum(-1) % 2 == 1, math.inf, -math.inf).to(images.dtype)
+    median = lambda x: torch.where(masked, fill, x).median(-1, keepdim=True).values
+    x = images.flatten(-2)
+    sigma = (1.4826 * median((x - median(x)).abs())).unsqueeze(-1)
+    usable = ((~masked).sum(-1) > 1)[..., None, None] & (sigma > 0) & sigma.isfinite()
+    return torch.where(usable, sigma, torch.ones_like(sigma))
+
 def asinh_stretch(images: Tensor, # (B, C, H, W) or (C, H, W)
-                  scale: float | Sequence[float] = 1.0, # softening s > 0, one value or one per band [image units]
+                  scale: float | Sequence[float] = 1.0, # softening s > 0, one value or one per band [image units, or noise sigmas]
                   mask_value: float | None = MASK_VALUE, # the value of masked pixels, set to 0; None: nothing is masked
+                  noise_units: bool = False, # scale in units of each image's noise per band (`noise_sigma`): calibration-free
                  ) -> Tensor:
-    "Lupton et al.'s asinh stretch asinh(x / s): linear for faint pixels, logarithmic for bright ones; masks to 0."
+    """Lupton et al.'s asinh stretch asinh(x / s): linear for faint pixels, logarithmic for bright ones; masks to 0.
+    With `noise_units`, s is `scale` times each image's own noise in each band, so the result does not depend on the
+    flux unit (images in e-/s, nanomaggies or the challenge's units give the same stretch)."""
+    if not isinstance(noise_units, bool): raise ValueError(f"noise_units must be True or False, got {noise_units!r}")
     masked = masked_pixels(images, mask_value)
     s = [scale] if isinstance(scale, (int, float)) else list(scale)
     if not s or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in s):
@@ -126,6 +147,7 @@ def asinh_stretch(images: Tensor, # (B, C, H, W) or (C, H, W)
     if len(s) not in (1, images.shape[-3]):
         raise ValueError(f"scale has {len(s)} values but the images have {images.shape[-3]} bands")
     s = torch.tensor(s, dtype=images.dtype, device=images.device).view(-1, 1, 1)
+    if noise_units: s = s * noise_sigma(images, mask_value)
     return torch.asinh(images / s).masked_fill(masked, 0)
 
 # %% ../nbs/05_preprocess.ipynb #3377039e
