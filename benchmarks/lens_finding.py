@@ -41,6 +41,7 @@ from benchmarks.equivariance import NETWORKS
 
 SCALES = {"full": dict(n_train=6000, n_test=4000, epochs=10, overrides={}),
           "test": dict(n_train=96, n_test=64, epochs=1, overrides={"n_pix": 32})}
+TRAIN_SEED, TEST_SEED = 1000, 2000 # simulation seeds of the training and test files
 PIXEL_BINS = (0, 1, *CHALLENGE_CATALOGUE["lens_finding"]["lensed_pixels"][1:4], np.inf) # lensed pixels: none, then the ground catalogue's quartiles
 
 
@@ -97,7 +98,7 @@ def main(argv: list | None = None) -> list:
     work.mkdir(parents=True, exist_ok=True)
     config = preset(args.preset, s["overrides"] | overrides)
     files = {}
-    for split, n, seed in (("train", round(s["n_train"] / 0.9), 1000), ("test", s["n_test"], 2000)):
+    for split, n, seed in (("train", round(s["n_train"] / 0.9), TRAIN_SEED), ("test", s["n_test"], TEST_SEED)):
         files[split] = work / (f"{split}.h5" if split == "test" or not n_train else f"train_n{n_train}.h5")
         if not is_simulated(files[split], config, seed):
             start = time.perf_counter()

@@ -29,9 +29,7 @@ from deeplense.core import hardware
 from deeplense.simconfig import SimulationConfig, preset
 
 from benchmarks.common import HERE, RESULTS, command_line, hardware_sentence, load, simulated_file, write_csv
-from benchmarks.lens_finding import metrics_row, scores_on
-
-TEST_SEED = 2000 # benchmarks/lens_finding.py's test seed
+from benchmarks.lens_finding import TEST_SEED, metrics_row, scores_on
 
 
 def _per_band(field: str, scale: float) -> Callable:
