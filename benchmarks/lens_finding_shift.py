@@ -80,14 +80,13 @@ def run_groups(runs: list) -> dict:
 
 def summary(rows: list, shifts: list, groups: dict) -> list:
     "Markdown lines: one row per shift, per group the mean AUC [min, max] over seeds and its change against `none`."
-    auc = lambda shift, group: [r["auc"] for r in rows if r["shift"] == shift and r["group"] == group]
-    tpr10 = lambda shift, group: [r["tpr10"] for r in rows if r["shift"] == shift and r["group"] == group]
+    values = lambda key, shift, group: np.array([r[key] for r in rows if r["shift"] == shift and r["group"] == group])
     head = ["shift", "what it stands for"] + [f"{g} ({len(runs)} seed{'s' * (len(runs) > 1)}): AUC, change; TPR10" for g, runs in groups.items()]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for shift in shifts:
         cells = [f"`{shift}`", SHIFTS[shift][0]]
         for g in groups:
-            a, base, t = np.array(auc(shift, g)), np.mean(auc("none", g)), np.array(tpr10(shift, g))
+            a, base, t = values("auc", shift, g), values("auc", "none", g).mean(), values("tpr10", shift, g)
             cells.append(f"{a.mean():.3f} [{a.min():.3f}, {a.max():.3f}], {a.mean() - base:+.3f}; {t.mean():.2f}")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
